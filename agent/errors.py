@@ -1,0 +1,100 @@
+"""The one exception root of xunjian.
+
+Every error xunjian raises on purpose derives from :class:`XunjianError`; errors from the
+libraries underneath (paramiko, socket, SQLAlchemy, yaml) are translated at the boundary with
+``raise ... from exc`` so the message says what happened *and what to do*::
+
+    XunjianError
+    ├── ConfigError              config or inventory file invalid (lists every problem)
+    ├── CredentialError          a credential's secret could not be read (env var / file)
+    ├── PackError                an inspection pack is malformed
+    ├── PolicyError              a command was refused by the read-only policy before sending
+    ├── CollectionError          a device could not be inspected (its result is UNKNOWN)
+    │   ├── ConnectError         DNS, refused, timeout, no SSH banner
+    │   ├── AuthenticationError  wrong password / key / passphrase
+    │   ├── HostKeyError         unknown or *changed* host key
+    │   ├── CommandTimeoutError  the inspection did not finish in time
+    │   └── SessionDroppedError  the connection closed mid-run
+    ├── ParseError               a command's output was not understood
+    ├── InventoryImportError     a spreadsheet could not be read at all
+    └── StoreError               the result store could not be opened or written
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class XunjianError(Exception):
+    """Root of every error xunjian raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One problem in a config file: where it is and what was expected."""
+
+    file: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(XunjianError):
+    """A config or inventory file is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{len(problems)} problem(s) in the configuration:\n{lines}")
+
+
+class CredentialError(XunjianError):
+    """A credential's secret could not be read."""
+
+
+class PackError(XunjianError):
+    """An inspection pack is malformed."""
+
+
+class PolicyError(XunjianError):
+    """A command was refused by the read-only policy; it was never sent."""
+
+
+class CollectionError(XunjianError):
+    """A device could not be inspected. Its result is UNKNOWN with this message as the reason."""
+
+
+class ConnectError(CollectionError):
+    """The device could not be reached over SSH."""
+
+
+class AuthenticationError(CollectionError):
+    """The device refused the credentials."""
+
+
+class HostKeyError(CollectionError):
+    """The device's host key is unknown or has changed."""
+
+
+class CommandTimeoutError(CollectionError):
+    """The inspection did not complete within its time limit."""
+
+
+class SessionDroppedError(CollectionError):
+    """The SSH connection closed before the inspection finished."""
+
+
+class ParseError(XunjianError):
+    """A command's output was not understood by its parser."""
+
+
+class InventoryImportError(XunjianError):
+    """A spreadsheet could not be read at all (individual bad rows are reported, not raised)."""
+
+
+class StoreError(XunjianError):
+    """The result store could not be opened, migrated or written."""

@@ -1,0 +1,1 @@
+"""Checks: declarative thresholds over facts, giving OK / WARN / CRIT / UNKNOWN with evidence."""

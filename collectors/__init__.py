@@ -1,0 +1,1 @@
+"""Collectors: connect to a target, run approved commands, return typed facts plus raw output."""

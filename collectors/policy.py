@@ -1,0 +1,128 @@
+"""The read-only command policy: every command is checked here *before* it is sent.
+
+A command passes when it has no shell control syntax (no ``;``, ``&``, redirection, command
+substitution, variables or newlines), and every ``|``-separated segment starts with a program on
+the allowlist whose arguments obey that program's rule (e.g. ``date`` may print but not set the
+clock, ``systemctl`` only reads). Anything not explicitly allowed is refused.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agent.errors import PolicyError
+
+# Shell syntax that could chain, redirect or substitute. '|' is handled per segment.
+_FORBIDDEN_SYNTAX = re.compile(r"[;&<>`$\n\r\\]|\|\||\(|\)")
+
+
+@dataclass(frozen=True)
+class ProgramRule:
+    """What a program may be given. Empty ``subcommands`` means any first argument."""
+
+    subcommands: frozenset[str] = field(default_factory=frozenset)
+    forbidden_options: frozenset[str] = field(default_factory=frozenset)
+    #: extra predicate over the argument list; returns a refusal reason or None
+    extra: Callable[[list[str]], str | None] | None = None
+
+
+def _no_args(args: list[str]) -> str | None:
+    return "takes no arguments here (with arguments it changes the system)" if args else None
+
+
+def _date_prints_only(args: list[str]) -> str | None:
+    if any(not a.startswith("+") and a not in {"-u", "--utc", "-R", "-I"} for a in args):
+        return "may only print the time (date +FORMAT); setting the clock is refused"
+    return None
+
+
+def _sysctl_reads_only(args: list[str]) -> str | None:
+    if any("=" in a or a in {"-w", "--write", "-p", "--load", "--system"} for a in args):
+        return "may only read values; writing is refused"
+    return None
+
+
+def _ip_shows_only(args: list[str]) -> str | None:
+    words = [a for a in args if not a.startswith("-")]
+    if len(words) >= 2 and words[1] not in {"show", "list", "ls", "lst", "sh"}:
+        return "may only show (ip OBJECT show); changes are refused"
+    return None
+
+
+_R = ProgramRule
+LINUX_ALLOWLIST: dict[str, ProgramRule] = {
+    "cat": _R(), "head": _R(), "tail": _R(forbidden_options=frozenset({"-f", "--follow", "-F"})),
+    "wc": _R(), "grep": _R(), "ls": _R(), "stat": _R(), "uname": _R(), "uptime": _R(),
+    "nproc": _R(), "getconf": _R(), "vmstat": _R(), "iostat": _R(), "mpstat": _R(),
+    "free": _R(), "df": _R(), "findmnt": _R(), "lsblk": _R(), "lscpu": _R(), "lspci": _R(),
+    "ps": _R(), "id": _R(), "whoami": _R(), "who": _R(), "w": _R(), "last": _R(),
+    "ss": _R(forbidden_options=frozenset({"-K", "--kill"})), "netstat": _R(),
+    "sleep": _R(), "dmidecode": _R(forbidden_options=frozenset({"--dump-bin"})),
+    "date": _R(extra=_date_prints_only),
+    "hostname": _R(extra=_no_args),
+    "hostnamectl": _R(subcommands=frozenset({"status"})),
+    "sysctl": _R(extra=_sysctl_reads_only),
+    "ip": _R(extra=_ip_shows_only),
+    "systemctl": _R(
+        subcommands=frozenset({"list-units", "list-timers", "status", "show", "is-active",
+                               "is-failed", "is-enabled", "--failed", "list-unit-files"})
+    ),
+    "timedatectl": _R(subcommands=frozenset({"show", "status", "timesync-status",
+                                             "show-timesync"})),
+    "chronyc": _R(subcommands=frozenset({"-n", "tracking", "sources", "sourcestats",
+                                         "activity"})),
+    "ntpq": _R(forbidden_options=frozenset({"-i", "--interactive"})),
+    "journalctl": _R(forbidden_options=frozenset({
+        "--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
+        "--vacuum-size", "--vacuum-time", "--vacuum-files", "--setup-keys", "-f", "--follow",
+        "--update-catalog"})),
+    "dmesg": _R(forbidden_options=frozenset({"-c", "-C", "-D", "-E", "-n", "--clear",
+                                             "--read-clear", "--console-off",
+                                             "--console-on", "--console-level", "-w",
+                                             "--follow"})),
+}
+
+POLICIES: dict[str, dict[str, ProgramRule]] = {"linux": LINUX_ALLOWLIST}
+
+
+def _check_segment(allowlist: dict[str, ProgramRule], segment: str, command: str) -> None:
+    try:
+        argv = shlex.split(segment)
+    except ValueError as exc:
+        raise PolicyError(f"refused {command!r}: cannot parse it ({exc})") from exc
+    if not argv:
+        raise PolicyError(f"refused {command!r}: empty command in a pipeline")
+    program, args = argv[0], argv[1:]
+    rule = allowlist.get(program)
+    if rule is None:
+        raise PolicyError(
+            f"refused {command!r}: {program!r} is not on the read-only allowlist"
+        )
+    if rule.subcommands and (not args or args[0] not in rule.subcommands):
+        allowed = ", ".join(sorted(rule.subcommands))
+        raise PolicyError(f"refused {command!r}: {program} is allowed only as: {allowed}")
+    for arg in args:
+        option = arg.split("=", 1)[0]
+        if option in rule.forbidden_options:
+            raise PolicyError(f"refused {command!r}: {program} {option} is not read-only")
+    if rule.extra and (reason := rule.extra(args)):
+        raise PolicyError(f"refused {command!r}: {program} {reason}")
+
+
+def check_command(platform: str, command: str) -> None:
+    """Raise :class:`PolicyError` unless ``command`` is read-only for ``platform``."""
+    allowlist = POLICIES.get(platform)
+    if allowlist is None:
+        raise PolicyError(f"refused {command!r}: no read-only policy for platform {platform!r}")
+    if not command.strip():
+        raise PolicyError("refused an empty command")
+    if match := _FORBIDDEN_SYNTAX.search(command):
+        raise PolicyError(
+            f"refused {command!r}: shell syntax {match.group()!r} is not allowed "
+            "(no chaining, redirection, substitution or variables)"
+        )
+    for segment in command.split("|"):
+        _check_segment(allowlist, segment, command)

@@ -1,0 +1,1 @@
+"""Configuration and inventory: YAML validated once at load into typed models."""
