@@ -65,7 +65,14 @@ class PolicyError(XunjianError):
 
 
 class CollectionError(XunjianError):
-    """A device could not be inspected. Its result is UNKNOWN with this message as the reason."""
+    """A device could not be inspected. Its result is UNKNOWN with this message as the reason.
+
+    ``transcript`` keeps whatever the session printed before it failed, as evidence.
+    """
+
+    def __init__(self, message: str, *, transcript: str | None = None) -> None:
+        super().__init__(message)
+        self.transcript = transcript
 
 
 class ConnectError(CollectionError):

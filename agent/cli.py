@@ -1,0 +1,319 @@
+"""The ``xunjian`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agent import __version__
+from agent.errors import ConfigError, XunjianError
+from agent.results import DeviceResult, RunResult
+from agent.runner import Inspector, select_devices
+from agent.store import Store, default_data_dir
+from checks.builtin import CHECK_NAMES
+from checks.model import State
+from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
+from config.secrets import RedactingFilter, Redactor
+
+F = TypeVar("F", bound=Callable[..., Any])
+STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
+         State.UNKNOWN: "magenta"}
+#: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
+EXIT_ERROR = 3
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _setup_logging(verbose: int, redactor: Redactor) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redactor))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL if verbose < 2 else logging.DEBUG)
+
+
+def config_option(fn: F) -> F:
+    return click.option(
+        "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+        envvar=CONFIG_ENV, show_envvar=True,
+        help="Config file (default: inspect this machine with built-in defaults).",
+    )(fn)
+
+
+def _load(config_file: Path | None) -> LoadedConfig:
+    path = config_path_from(str(config_file) if config_file else None, env={})
+    if path is None:
+        return default_config()
+    return load_config(path, known_checks=CHECK_NAMES)
+
+
+def _data_dir(loaded: LoadedConfig) -> Path:
+    configured = loaded.config.store.data_dir
+    if configured is None:
+        return default_data_dir()
+    configured = configured.expanduser()
+    return configured if configured.is_absolute() else loaded.base_dir / configured
+
+
+def _open_store(loaded: LoadedConfig) -> Store:
+    return Store.open(loaded.config.store.url, _data_dir(loaded))
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    """Every deliberate error ends with a clear message and exit status 3, not a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+    except XunjianError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_ERROR)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="xunjian")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """xunjian (巡检): read-only inspection of servers and network devices over SSH."""
+    ctx.obj = Redactor()
+    _setup_logging(verbose, ctx.obj)
+
+
+# -- inspect ------------------------------------------------------------------------------
+
+def _findings_text(result: DeviceResult, limit: int = 3) -> str:
+    if result.error:
+        return escape(result.error)
+    findings = sorted(result.findings, key=lambda c: -c.state.rank)
+    if not findings:
+        return f"[dim]{len(result.checks)} checks OK[/]"
+    parts = []
+    for c in findings[:limit]:
+        mark = " [dim](waived)[/]" if c.waived else ""
+        parts.append(f"[{STYLE[c.state]}]{c.state}[/] {escape(c.message)}{mark}")
+    if len(findings) > limit:
+        parts.append(f"[dim]… and {len(findings) - limit} more[/]")
+    return "\n".join(parts)
+
+
+def print_summary(run: RunResult, store_url: str) -> None:
+    table = Table(title=f"Inspection run #{run.run_id}", title_justify="left")
+    table.add_column("Device", style="bold", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Findings")
+    table.add_column("Time", justify="right", no_wrap=True)
+    for r in run.devices:
+        table.add_row(escape(r.device), f"[{STYLE[r.state]}]{r.state}[/]",
+                      _findings_text(r), f"{r.duration_seconds:.1f} s")
+    out.print(table)
+    counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
+    out.print(f"{len(run.devices)} device(s): {counts}. Overall: "
+              f"[{STYLE[run.state]}]{run.state}[/]. Stored in {escape(store_url)}")
+
+
+def _run_json(run: RunResult) -> str:
+    data = run.model_dump(mode="json")
+    data["counts"] = {s.value: n for s, n in run.counts.items()}
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+@main.command()
+@config_option
+@click.option("--device", "-d", "devices", multiple=True, help="Inspect this device (repeatable).")
+@click.option("--group", "-g", "groups", multiple=True, help="Inspect this group (repeatable).")
+@click.option("--tag", "-t", "tags", multiple=True, help="Inspect devices with this tag.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@click.option("--workers", type=click.IntRange(1, 500), help="Parallel connections.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.pass_obj
+def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ...],
+            groups: tuple[str, ...], tags: tuple[str, ...], as_json: bool,
+            workers: int | None, progress: bool | None) -> None:
+    """Inspect devices now; exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN."""
+    with _errors_exit():
+        loaded = _load(config_file)
+        for warning in loaded.warnings:
+            err.print(f"[yellow]warning:[/] {escape(str(warning))}")
+        if workers:
+            loaded.config = loaded.config.model_copy(
+                update={"ssh": loaded.config.ssh.model_copy(update={"workers": workers})})
+        targets = select_devices(loaded.devices, devices, groups, tags)
+        store = _open_store(loaded)
+        show = err.is_terminal if progress is None else progress
+        bar = Progress(TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.description}"), TimeElapsedColumn(),
+                       console=err, transient=True, disable=not show)
+        with bar:
+            task = bar.add_task("", total=len(targets))
+
+            def advance(result: DeviceResult) -> None:
+                bar.update(task, advance=1, description=f"{result.device}: {result.state}")
+
+            inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
+                                  redactor=redactor)
+            run = inspector.run(targets)
+        if as_json:
+            click.echo(_run_json(run))
+        else:
+            print_summary(run, store.url)
+        store.close()
+    sys.exit(run.state.exit_code)
+
+
+# -- history / show / transcript ----------------------------------------------------------
+
+@main.command()
+@config_option
+@click.argument("device")
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True)
+def history(config_file: Path | None, device: str, limit: int, as_json: bool) -> None:
+    """Past inspection results of DEVICE, newest first."""
+    with _errors_exit():
+        loaded = _load(config_file)
+        store = _open_store(loaded)
+        results = store.history(device, limit)
+        store.close()
+    if as_json:
+        click.echo(json.dumps([r.model_dump(mode="json") for r in results],
+                              ensure_ascii=False, indent=2))
+        return
+    if not results:
+        err.print(f"no stored results for {escape(device)} in {escape(store.url)}")
+        sys.exit(EXIT_ERROR)
+    table = Table(title=f"History of {escape(device)}", title_justify="left")
+    for column in ("When (UTC)", "State", "Findings", "Pack"):
+        table.add_column(column)
+    for r in results:
+        pack = f"{r.pack.name} {r.pack.version}" if r.pack else "-"
+        table.add_row(f"{r.started_at:%Y-%m-%d %H:%M:%S}", f"[{STYLE[r.state]}]{r.state}[/]",
+                      _findings_text(r, limit=2), escape(pack))
+    out.print(table)
+
+
+@main.command()
+@config_option
+@click.argument("device")
+@click.option("--json", "as_json", is_flag=True)
+def show(config_file: Path | None, device: str, as_json: bool) -> None:
+    """Every check of DEVICE's latest inspection, with values, thresholds and evidence."""
+    with _errors_exit():
+        loaded = _load(config_file)
+        store = _open_store(loaded)
+        result_id = store.latest_result_id(device)
+        result = store.result(result_id) if result_id else None
+        store.close()
+    if result is None:
+        err.print(f"no stored results for {escape(device)}")
+        sys.exit(EXIT_ERROR)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+        return
+    table = Table(title=f"{escape(device)} — {result.started_at:%Y-%m-%d %H:%M:%S} UTC — "
+                        f"[{STYLE[result.state]}]{result.state}[/]", title_justify="left")
+    for column in ("Check", "Item", "State", "Value", "Threshold", "Message", "Evidence"):
+        table.add_column(column)
+    for c in result.checks:
+        value = "" if c.value is None else f"{c.value}{' ' + c.unit if c.unit else ''}"
+        state = f"[{STYLE[c.state]}]{c.state}[/]" + (" (waived)" if c.waived else "")
+        table.add_row(c.check, escape(c.item or ""), state, escape(value),
+                      c.threshold_text or "", escape(c.message), ", ".join(c.evidence))
+    out.print(table)
+
+
+@main.command()
+@config_option
+@click.argument("device")
+def transcript(config_file: Path | None, device: str) -> None:
+    """Print DEVICE's latest session transcript (secrets redacted)."""
+    with _errors_exit():
+        loaded = _load(config_file)
+        store = _open_store(loaded)
+        result_id = store.latest_result_id(device)
+        result = store.result(result_id) if result_id else None
+        store.close()
+    if result is None or result.transcript is None:
+        err.print(f"no stored transcript for {escape(device)}")
+        sys.exit(EXIT_ERROR)
+    click.echo(result.transcript, nl=False)
+
+
+# -- config / inventory --------------------------------------------------------------------
+
+@main.group("config")
+def config_group() -> None:
+    """Validate configuration."""
+
+
+@config_group.command("check")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def config_check(file: Path | None) -> None:
+    """Validate FILE (or $XUNJIAN_CONFIG) and print every problem found."""
+    path = file or config_path_from(None, os.environ)
+    if path is None:
+        err.print(f"no config file given (argument or ${CONFIG_ENV})")
+        sys.exit(2)
+    try:
+        loaded = load_config(path, known_checks=CHECK_NAMES)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"error: {problem}", err=True)
+        err.print(f"[red]{len(exc.problems)} problem(s)[/] in {escape(str(path))}")
+        sys.exit(1)
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    out.print(f"[green]ok:[/] {escape(str(path))}: {len(loaded.devices)} device(s), "
+              f"{len(loaded.config.groups)} group(s), {len(loaded.config.credentials)} "
+              f"credential set(s)")
+
+
+@main.group()
+def inventory() -> None:
+    """Inventory tools."""
+
+
+@inventory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the inventory YAML here (default: stdout).")
+@click.option("--platform", default="linux", show_default=True,
+              help="Platform for rows that do not say.")
+def inventory_import(file: Path, output: Path | None, platform: str) -> None:
+    """Turn a device register spreadsheet (CSV/XLSX, English or Chinese headers) into
+    inventory YAML; rows that cannot be taken are listed with the reason."""
+    from config.importer import import_inventory, render_inventory_yaml  # noqa: PLC0415
+
+    with _errors_exit():
+        result = import_inventory(file, default_platform=platform)
+    text = render_inventory_yaml(result, file)
+    if output:
+        output.write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    for column in result.unmapped_columns:
+        click.echo(f"note: column {column!r} is not an inventory field; ignored", err=True)
+    for problem in result.problems:
+        click.echo(f"{file}: row {problem.row}: {problem.message}", err=True)
+    where = f" to {output}" if output else ""
+    click.echo(f"imported {len(result.devices)} device(s){where}; "
+               f"{len(result.problems)} row(s) skipped", err=True)
+    sys.exit(1 if result.problems else 0)

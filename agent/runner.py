@@ -1,0 +1,197 @@
+"""Run an inspection: collect devices in parallel, evaluate checks, store each result as it
+arrives. A device that cannot be inspected is UNKNOWN with the reason; the others carry on."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from agent.errors import CollectionError, CredentialError, XunjianError
+from agent.results import DeviceResult, RunResult
+from agent.store import Store
+from checks.engine import apply_waivers, device_state, evaluate, unreachable
+from checks.model import State
+from collectors.base import CollectResult, Collector
+from collectors.hostkeys import KnownHosts
+from collectors.linux import LinuxCollector
+from collectors.local import LocalCollector
+from collectors.pack import Pack, builtin_pack
+from collectors.ssh import AuthMaterial, Endpoint
+from config.inventory import Device
+from config.loader import LoadedConfig
+from config.secrets import Redactor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PACKS = {"linux": "linux-standard", "local": "linux-standard"}
+
+
+def select_devices(
+    devices: list[Device], names: Iterable[str] = (), groups: Iterable[str] = (),
+    tags: Iterable[str] = (),
+) -> list[Device]:
+    """All devices when nothing is asked; else the union of the named devices, groups, tags."""
+    names, groups, tags = set(names), set(groups), set(tags)
+    if unknown := names - {d.name for d in devices}:
+        raise XunjianError(f"no device named {', '.join(sorted(unknown))} in the inventory")
+    if not (names or groups or tags):
+        return list(devices)
+    chosen = [d for d in devices
+              if d.name in names or groups & set(d.groups) or tags & set(d.tags)]
+    if not chosen:
+        raise XunjianError("no device matches the selection "
+                           f"(groups: {sorted(groups) or '-'}, tags: {sorted(tags) or '-'})")
+    return chosen
+
+
+@dataclass
+class _Failure:
+    """A collection that failed: the device is UNKNOWN with this reason."""
+
+    reason: str
+    transcript: str | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class Inspector:
+    def __init__(
+        self, loaded: LoadedConfig, store: Store, *, data_dir: Path,
+        env: Mapping[str, str] | None = None, packs: Mapping[str, Pack] | None = None,
+        trigger: str = "cli", on_result: Callable[[DeviceResult], None] | None = None,
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.loaded = loaded
+        self.settings = loaded.config.ssh
+        self.store = store
+        self.data_dir = data_dir
+        self.env = os.environ if env is None else env
+        self.trigger = trigger
+        self.on_result = on_result
+        self._packs = dict(packs or {})
+        #: shared with the CLI's log filter, so secrets read during the run are scrubbed
+        self.redactor = redactor or Redactor()
+        self._auth: dict[str, AuthMaterial | CredentialError] = {}
+        self._known_hosts: KnownHosts | None = None
+
+    # -- preparation (once per run, not per device) ---------------------------------------
+
+    def _pack(self, platform: str) -> Pack:
+        if platform not in self._packs:
+            self._packs[platform] = builtin_pack(DEFAULT_PACKS[platform])
+        return self._packs[platform]
+
+    def _credential(self, name: str) -> AuthMaterial:
+        if name not in self._auth:
+            try:
+                resolved = self.loaded.credential(name, self.env)
+                self.redactor.add(resolved.secret_values())
+                self._auth[name] = AuthMaterial(resolved)
+            except CredentialError as exc:
+                self._auth[name] = exc
+        material = self._auth[name]
+        if isinstance(material, CredentialError):
+            raise material
+        return material
+
+    def _hosts(self) -> KnownHosts:
+        if self._known_hosts is None:
+            files = [Path("~/.ssh/known_hosts").expanduser()]
+            if self.settings.known_hosts:
+                files.append(self.settings.known_hosts.expanduser())
+            self._known_hosts = KnownHosts(files, self.data_dir / "known_hosts",
+                                           self.settings.host_key_policy)
+        return self._known_hosts
+
+    def _endpoint(self, device: Device) -> Endpoint:
+        return Endpoint(device.name, device.address, device.port)
+
+    def collector_for(self, device: Device) -> Collector:
+        if device.platform == "local":
+            return LocalCollector(pack=self._pack("local"))
+        if device.credentials is None:
+            raise CredentialError(f"{device.name}: no credential set configured")
+        jump = None
+        if device.jump_host:
+            hop = self.loaded.device(device.jump_host)
+            if hop.credentials is None:
+                raise CredentialError(f"jump host {hop.name}: no credential set configured")
+            jump = (self._endpoint(hop), self._credential(hop.credentials))
+        return LinuxCollector(
+            self._endpoint(device), self._credential(device.credentials), self._hosts(),
+            self.settings, self._pack(device.platform), self.redactor, jump=jump,
+        )
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def _collect(self, device: Device) -> CollectResult | _Failure:
+        started = datetime.now(UTC)
+        try:
+            return self.collector_for(device).collect()
+        except CollectionError as exc:
+            return _Failure(self.redactor(str(exc)), exc.transcript, started)
+        except XunjianError as exc:
+            return _Failure(self.redactor(str(exc)), None, started)
+        except Exception as exc:
+            # A bug must not take the other devices down; it is logged with its traceback.
+            log.exception("%s: unexpected error during collection", device.name)
+            return _Failure(self.redactor(f"internal error: {type(exc).__name__}: {exc}"),
+                            None, started)
+
+    def _judge(self, device: Device, run_id: int, outcome: CollectResult | _Failure
+               ) -> DeviceResult:
+        now = datetime.now(UTC)
+        if isinstance(outcome, _Failure):
+            checks = apply_waivers(device.name, [unreachable(outcome.reason)],
+                                   self.loaded.config.waivers, now.date())
+            return DeviceResult(
+                device=device.name, address=device.address, platform=device.platform,
+                state=State.UNKNOWN, reachable=False, error=outcome.reason,
+                started_at=outcome.started_at, finished_at=now, checks=checks,
+                transcript=outcome.transcript,
+            )
+        previous = self.store.previous(device.name, before_run=run_id)
+        checks = apply_waivers(device.name, evaluate(device, outcome, previous, now),
+                               self.loaded.config.waivers, now.date())
+        return DeviceResult(
+            device=device.name, address=device.address, platform=device.platform,
+            state=device_state(checks), reachable=True, started_at=outcome.started_at,
+            finished_at=outcome.finished_at, pack=outcome.pack, facts=outcome.facts,
+            checks=checks, item_errors=outcome.item_errors, raw=outcome.raw,
+            transcript=outcome.transcript,
+        )
+
+    def run(self, devices: list[Device]) -> RunResult:
+        for run_id in self.store.mark_abandoned_runs():
+            log.warning("run %d was interrupted (the agent stopped mid-run); marked aborted",
+                        run_id)
+        source = str(self.loaded.source) if self.loaded.source else None
+        run_id = self.store.start_run(self.trigger, len(devices), source)
+        started = datetime.now(UTC)
+        results: list[DeviceResult] = []
+        workers = max(1, min(self.settings.workers, len(devices)))
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
+                futures: dict[Future[CollectResult | _Failure], Device] = {
+                    pool.submit(self._collect, d): d for d in devices
+                }
+                for future in as_completed(futures):
+                    device = futures[future]
+                    result = self._judge(device, run_id, future.result())
+                    self.store.save_result(run_id, device, result)
+                    results.append(result)
+                    if self.on_result:
+                        self.on_result(result)
+        except BaseException:
+            self.store.finish_run(run_id, State.worst([r.state for r in results]), "aborted")
+            raise
+        state = State.worst([r.state for r in results])
+        self.store.finish_run(run_id, state)
+        order = {d.name: i for i, d in enumerate(devices)}
+        results.sort(key=lambda r: order[r.device])
+        return RunResult(run_id=run_id, started_at=started, finished_at=datetime.now(UTC),
+                         state=state, devices=results)

@@ -1,0 +1,277 @@
+"""Open the store (migrating it to the current schema) and read/write inspection results.
+
+Each device result is committed in its own transaction, so a run that dies midway keeps every
+result committed before it; the run itself is then marked ``aborted`` at the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import zlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from agent.errors import StoreError
+from agent.results import DeviceResult
+from agent.store.schema import CheckRow, DeviceResultRow, DeviceRow, RawOutputRow, Run
+from checks.builtin import Previous
+from checks.model import CheckResult, State
+from collectors.base import PackRef, RawOutput
+from collectors.facts import HostFacts
+from config.inventory import Device
+
+DATA_DIR_ENV = "XUNJIAN_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env) if env else Path(platformdirs.user_data_dir("xunjian"))
+
+
+def _compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"), 6)
+
+
+def _decompress(blob: bytes | None) -> str | None:
+    return None if blob is None else zlib.decompress(blob).decode("utf-8")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location",
+                        str(resources.files("agent") / "store" / "migrations"))
+    return cfg
+
+
+@contextlib.contextmanager
+def _storing(what: str, url: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StoreError(f"result store {url}: {what} failed: {detail}") from exc
+    except OSError as exc:
+        raise StoreError(f"result store {url}: {what} failed: {exc.strerror or exc}") from exc
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes; everything we write is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.url = engine.url.render_as_string(hide_password=True)
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, data_dir: Path | None = None) -> Store:
+        """Open (creating and migrating as needed) the store at ``url``; default SQLite in the
+        data directory."""
+        if url is None:
+            directory = (data_dir or default_data_dir()).expanduser()
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the data directory {directory}: "
+                                 f"{exc.strerror or exc}; set store.data_dir or "
+                                 f"{DATA_DIR_ENV}") from exc
+            url = f"sqlite:///{directory / 'xunjian.db'}"
+        try:
+            engine = create_engine(url, pool_pre_ping=True)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StoreError(f"invalid store URL {url!r}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        with _storing("schema migration", self.url), self.engine.begin() as conn:
+            cfg = _alembic_config()
+            head = ScriptDirectory.from_config(cfg).get_current_head()
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def start_run(self, trigger: str, device_count: int, config_source: str | None) -> int:
+        with _storing("starting a run", self.url), self._session.begin() as s:
+            run = Run(started_at=datetime.now(UTC), status="running", trigger=trigger,
+                      device_count=device_count, agent_host=socket.gethostname(),
+                      agent_pid=os.getpid(), config_source=config_source)
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def finish_run(self, run_id: int, state: State, status: str = "completed") -> None:
+        with _storing("finishing a run", self.url), self._session.begin() as s:
+            run = s.get_one(Run, run_id)
+            run.finished_at, run.status, run.state = datetime.now(UTC), status, state.value
+
+    def mark_abandoned_runs(self) -> list[int]:
+        """Runs still 'running' whose agent process on this host is gone become 'aborted'."""
+        host = socket.gethostname()
+        aborted = []
+        with _storing("checking for interrupted runs", self.url), self._session.begin() as s:
+            for run in s.scalars(select(Run).where(Run.status == "running")):
+                if run.agent_host == host and not _pid_alive(run.agent_pid):
+                    run.status, run.finished_at = "aborted", datetime.now(UTC)
+                    aborted.append(run.id)
+        return aborted
+
+    def run_status(self, run_id: int) -> str:
+        with self._session() as s:
+            return s.get_one(Run, run_id).status
+
+    # -- results --------------------------------------------------------------------------
+
+    def save_result(self, run_id: int, device: Device, result: DeviceResult) -> int:
+        row = DeviceResultRow(
+            run_id=run_id, device=result.device, address=result.address,
+            platform=result.platform, state=result.state.value, reachable=result.reachable,
+            error=result.error, started_at=result.started_at, finished_at=result.finished_at,
+            pack_name=result.pack.name if result.pack else None,
+            pack_version=result.pack.version if result.pack else None,
+            pack_hash=result.pack.content_hash if result.pack else None,
+            facts=result.facts.model_dump(mode="json") if result.facts else None,
+            item_errors=result.item_errors,
+            transcript=_compress(result.transcript) if result.transcript else None,
+            checks=[_check_row(c) for c in result.checks],
+            raw_outputs=[RawOutputRow(item=r.item, command=r.command, exit_code=r.exit_code,
+                                      duration_seconds=r.duration_seconds,
+                                      truncated=r.truncated, output=_compress(r.output))
+                         for r in result.raw],
+        )
+        meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
+        with _storing(f"saving the result of {result.device}", self.url), \
+                self._session.begin() as s:
+            s.add(row)
+            s.merge(DeviceRow(name=device.name, address=device.address,
+                              platform=device.platform, meta=meta,
+                              updated_at=datetime.now(UTC)))
+            s.flush()
+            return row.id
+
+    def previous(self, device: str, before_run: int | None = None) -> Previous | None:
+        """Facts of the device's latest reachable inspection (before ``before_run``)."""
+        query = (select(DeviceResultRow)
+                 .where(DeviceResultRow.device == device, DeviceResultRow.reachable.is_(True),
+                        DeviceResultRow.facts.is_not(None))
+                 .order_by(DeviceResultRow.started_at.desc()).limit(1))
+        if before_run is not None:
+            query = query.where(DeviceResultRow.run_id != before_run)
+        with _storing("reading history", self.url), self._session() as s:
+            row = s.scalars(query).first()
+            if row is None or row.facts is None:
+                return None
+            return Previous(HostFacts.model_validate(row.facts), _aware(row.finished_at))
+
+    def history(self, device: str, limit: int = 20) -> list[DeviceResult]:
+        query = (select(DeviceResultRow).where(DeviceResultRow.device == device)
+                 .options(selectinload(DeviceResultRow.checks))
+                 .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
+                 .limit(limit))
+        with _storing("reading history", self.url), self._session() as s:
+            return [_to_result(row, s) for row in s.scalars(query)]
+
+    def result(self, result_id: int, *, with_raw: bool = False) -> DeviceResult | None:
+        with _storing("reading a result", self.url), self._session() as s:
+            row = s.get(DeviceResultRow, result_id)
+            return None if row is None else _to_result(row, s, with_raw=with_raw)
+
+    def latest_result_id(self, device: str, run_id: int | None = None) -> int | None:
+        query = (select(DeviceResultRow.id).where(DeviceResultRow.device == device)
+                 .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
+                 .limit(1))
+        if run_id is not None:
+            query = query.where(DeviceResultRow.run_id == run_id)
+        with _storing("reading history", self.url), self._session() as s:
+            return s.scalars(query).first()
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests and `xunjian store info`)."""
+        with self._session() as s:
+            return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
+                    for t in (Run, DeviceRow, DeviceResultRow, CheckRow, RawOutputRow)}
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _check_row(c: CheckResult) -> CheckRow:
+    numeric = isinstance(c.value, int | float)
+    return CheckRow(
+        check=c.check, item=c.item, state=c.state.value,
+        value_num=float(c.value) if numeric and c.value is not None else None,
+        value_text=None if numeric or c.value is None else str(c.value),
+        unit=c.unit, warn=c.warn, crit=c.crit, message=c.message,
+        evidence={"items": c.evidence}, waived=c.waived, waiver_reason=c.waiver_reason,
+        waiver_expires=c.waiver_expires,
+    )
+
+
+def _to_check(row: CheckRow) -> CheckResult:
+    value: float | str | None = row.value_num if row.value_num is not None else row.value_text
+    return CheckResult(
+        check=row.check, item=row.item, state=State(row.state), value=value, unit=row.unit,
+        warn=row.warn, crit=row.crit, message=row.message,
+        evidence=list(row.evidence.get("items", [])), waived=row.waived,
+        waiver_reason=row.waiver_reason, waiver_expires=row.waiver_expires,
+    )
+
+
+def _to_result(row: DeviceResultRow, _s: Session, *, with_raw: bool = False) -> DeviceResult:
+    pack = (PackRef(name=row.pack_name, version=row.pack_version or "",
+                    content_hash=row.pack_hash or "") if row.pack_name else None)
+    result = DeviceResult(
+        device=row.device, address=row.address, platform=row.platform,
+        state=State(row.state), reachable=row.reachable, error=row.error,
+        started_at=_aware(row.started_at), finished_at=_aware(row.finished_at), pack=pack,
+        facts=HostFacts.model_validate(row.facts) if row.facts else None,
+        checks=[_to_check(c) for c in row.checks], item_errors=row.item_errors,
+        transcript=_decompress(row.transcript),
+    )
+    if with_raw:
+        result.raw = [RawOutput(item=r.item, command=r.command,
+                                output=_decompress(r.output) or "", exit_code=r.exit_code,
+                                duration_seconds=r.duration_seconds, truncated=r.truncated)
+                      for r in row.raw_outputs]
+    return result

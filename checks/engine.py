@@ -1,0 +1,123 @@
+"""Evaluate checks over collected facts: thresholds with per-group/device/item overrides,
+UNKNOWN when evidence is missing, and waivers that hold until they expire."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from checks.builtin import BUILTIN_CHECKS, UNREACHABLE, CheckSpec, Context, Measurement, Previous
+from checks.model import CheckResult, State
+from collectors.base import CollectResult
+from config.inventory import Device
+from config.models import CheckSettings, Waiver
+
+
+def _thresholds(
+    spec: CheckSpec, settings: CheckSettings | None, item: str | None
+) -> tuple[bool, float | None, float | None]:
+    enabled, warn, crit = True, spec.warn, spec.crit
+    if settings is not None:
+        enabled = settings.enabled if settings.enabled is not None else enabled
+        warn = settings.warn if "warn" in settings.model_fields_set else warn
+        crit = settings.crit if "crit" in settings.model_fields_set else crit
+        if item is not None:
+            for pattern, override in settings.items.items():
+                if fnmatch.fnmatchcase(item, pattern):
+                    enabled = override.enabled if override.enabled is not None else enabled
+                    warn = override.warn if "warn" in override.model_fields_set else warn
+                    crit = override.crit if "crit" in override.model_fields_set else crit
+    return enabled, warn, crit
+
+
+def _judge(m: Measurement, warn: float | None, crit: float | None) -> State:
+    if m.state is not None:
+        return m.state
+    if not isinstance(m.value, int | float):
+        return State.UNKNOWN
+    if crit is not None and m.value >= crit:
+        return State.CRIT
+    if warn is not None and m.value >= warn:
+        return State.WARN
+    return State.OK
+
+
+def evaluate_check(
+    spec: CheckSpec, settings: CheckSettings | None, ctx: Context,
+    item_errors: dict[str, str],
+) -> list[CheckResult]:
+    if settings is not None and settings.enabled is False:
+        return []
+    measurements = spec.measure(ctx)
+    if measurements is None:
+        reasons = [f"{item}: {item_errors[item]}" for item in spec.evidence if item in item_errors]
+        if not reasons:
+            return []  # not applicable on this host (e.g. no systemd, no swap)
+        return [CheckResult(check=spec.name, state=State.UNKNOWN, unit=spec.unit,
+                            message="could not evaluate: " + "; ".join(reasons),
+                            evidence=list(spec.evidence))]
+    results = []
+    for m in measurements:
+        enabled, warn, crit = _thresholds(spec, settings, m.item)
+        if not enabled:
+            continue
+        state = _judge(m, warn, crit)
+        numeric = m.state is None
+        results.append(CheckResult(
+            check=spec.name, item=m.item, state=state, value=m.value,
+            unit=spec.unit if numeric else None,
+            warn=warn if numeric else None, crit=crit if numeric else None,
+            message=m.message, evidence=list(spec.evidence),
+        ))
+    return results
+
+
+def evaluate(
+    device: Device, collected: CollectResult, previous: Previous | None, now: datetime,
+    checks: Iterable[CheckSpec] = BUILTIN_CHECKS.values(),
+) -> list[CheckResult]:
+    ctx = Context(collected.facts, previous, now)
+    results: list[CheckResult] = []
+    for spec in checks:
+        results.extend(evaluate_check(spec, device.checks.get(spec.name), ctx,
+                                      collected.item_errors))
+    return results
+
+
+def unreachable(reason: str) -> CheckResult:
+    """The one result of a device that could not be inspected: UNKNOWN, never "normal"."""
+    return CheckResult(check=UNREACHABLE, state=State.UNKNOWN, value="unreachable",
+                       message=reason, evidence=["transcript"])
+
+
+def apply_waivers(
+    device: str, results: list[CheckResult], waivers: Iterable[Waiver], today: date
+) -> list[CheckResult]:
+    """Mark non-OK results covered by a waiver in force; an expired waiver no longer hides
+    its finding, and the result says so."""
+    out = []
+    for result in results:
+        if result.state is State.OK:
+            out.append(result)
+            continue
+        matching = [
+            w for w in waivers
+            if w.check == result.check and fnmatch.fnmatchcase(device, w.device)
+            and fnmatch.fnmatchcase(result.item or "", w.item)
+        ]
+        active = [w for w in matching if today <= w.expires]
+        if active:
+            w = max(active, key=lambda w: w.expires)
+            result = result.model_copy(update={"waived": True, "waiver_reason": w.reason,
+                                               "waiver_expires": w.expires})
+        elif matching:
+            w = max(matching, key=lambda w: w.expires)
+            result = result.model_copy(update={
+                "message": f"{result.message} (waiver expired on {w.expires.isoformat()})"})
+        out.append(result)
+    return out
+
+
+def device_state(results: Iterable[CheckResult]) -> State:
+    return State.worst([r.state for r in results if r.counts])
