@@ -165,7 +165,16 @@ class Inspector:
             transcript=outcome.transcript,
         )
 
+    def _learn_secrets(self) -> None:
+        """Every configured secret is redacted from all output, whichever device printed it."""
+        for name in self.loaded.config.credentials:
+            try:
+                self.redactor.add(self.loaded.credential(name, self.env).secret_values())
+            except CredentialError:
+                continue  # reported on the devices that use it
+
     def run(self, devices: list[Device]) -> RunResult:
+        self._learn_secrets()
         for run_id in self.store.mark_abandoned_runs():
             log.warning("run %d was interrupted (the agent stopped mid-run); marked aborted",
                         run_id)

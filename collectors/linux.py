@@ -176,6 +176,10 @@ class LinuxCollector:
                                  duration_seconds=round(received - t0, 3)))
         facts, parse_errors = parse_outputs(outputs)
         errors.update(parse_errors)
+        for item_id, output in outputs.items():
+            # Items of custom packs have no parser; a timeout is still worth reporting.
+            if output.exit_code == 124 and item_id not in errors:
+                errors[item_id] = f"`{output.command}` timed out"
         return CollectResult(
             facts=facts, raw=raw, item_errors=errors,
             transcript=self._transcript(batch, reader, started, t0, None),

@@ -335,6 +335,8 @@ def _df_table(out: ItemOutput) -> tuple[list[list[str]], list[str]]:
         else:
             parts = line.split(maxsplit=6)
             if len(parts) != 7 or not _PERCENT_RE.fullmatch(parts[5]):
+                if not _succeeded(out):  # not df's table at all: df (or the shell) failed
+                    raise _failed(out)
                 raise _GarbledError(f"unexpected line {_snip(line)}")
             rows.append(parts)
     if not seen_header and not rows and _succeeded(out):

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from agent.errors import PolicyError
 
 # Shell syntax that could chain, redirect or substitute. '|' is handled per segment.
-_FORBIDDEN_SYNTAX = re.compile(r"[;&<>`$\n\r\\]|\|\||\(|\)")
+# Braces too: where sh is bash, `ip {link,set,eth0,down}` expands into a different command.
+_FORBIDDEN_SYNTAX = re.compile(r"[;&<>`$\n\r\\{}]|\|\||\(|\)")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,21 @@ class ProgramRule:
     forbidden_options: frozenset[str] = field(default_factory=frozenset)
     #: extra predicate over the argument list; returns a refusal reason or None
     extra: Callable[[list[str]], str | None] | None = None
+
+
+def _forbidden_option(arg: str, options: frozenset[str]) -> str | None:
+    """The forbidden option ``arg`` selects, if any: exactly, as an abbreviation of a long option
+    (getopt_long accepts ``--vacuum-s``), or inside a cluster of short options (``-rC``)."""
+    name = arg.split("=", 1)[0]
+    if name in options:
+        return name
+    if name.startswith("--"):
+        if len(name) > 2:
+            return next((o for o in sorted(options) if o.startswith(name)), None)
+        return None
+    if name.startswith("-") and len(name) > 2:
+        return next((f"-{c}" for c in name[1:] if f"-{c}" in options), None)
+    return None
 
 
 def _no_args(args: list[str]) -> str | None:
@@ -40,12 +56,17 @@ def _date_prints_only(args: list[str]) -> str | None:
 
 
 def _sysctl_reads_only(args: list[str]) -> str | None:
-    if any("=" in a or a in {"-w", "--write", "-p", "--load", "--system"} for a in args):
+    writes = frozenset({"-w", "--write", "-p", "-f", "--load", "--system"})
+    if any("=" in a or _forbidden_option(a, writes) for a in args):
         return "may only read values; writing is refused"
     return None
 
 
 def _ip_shows_only(args: list[str]) -> str | None:
+    # ip runs commands from a file with -batch (any abbreviation, one or two dashes)
+    options = (a[1:] if a.startswith("--") else a for a in args)
+    if any(len(o) > 1 and "-batch".startswith(o) for o in options):
+        return "may only show; -batch (commands from a file) is refused"
     words = [a for a in args if not a.startswith("-")]
     if len(words) >= 2 and words[1] not in {"show", "list", "ls", "lst", "sh"}:
         return "may only show (ip OBJECT show); changes are refused"
@@ -59,7 +80,7 @@ LINUX_ALLOWLIST: dict[str, ProgramRule] = {
     "nproc": _R(), "getconf": _R(), "vmstat": _R(), "iostat": _R(), "mpstat": _R(),
     "free": _R(), "df": _R(), "findmnt": _R(), "lsblk": _R(), "lscpu": _R(), "lspci": _R(),
     "ps": _R(), "id": _R(), "whoami": _R(), "who": _R(), "w": _R(), "last": _R(),
-    "ss": _R(forbidden_options=frozenset({"-K", "--kill"})), "netstat": _R(),
+    "ss": _R(forbidden_options=frozenset({"-K", "--kill", "-D", "--diag"})), "netstat": _R(),
     "sleep": _R(), "dmidecode": _R(forbidden_options=frozenset({"--dump-bin"})),
     "date": _R(extra=_date_prints_only),
     "hostname": _R(extra=_no_args),
@@ -68,17 +89,17 @@ LINUX_ALLOWLIST: dict[str, ProgramRule] = {
     "ip": _R(extra=_ip_shows_only),
     "systemctl": _R(
         subcommands=frozenset({"list-units", "list-timers", "status", "show", "is-active",
-                               "is-failed", "is-enabled", "--failed", "list-unit-files"})
+                               "is-failed", "is-enabled", "list-unit-files"})
     ),
     "timedatectl": _R(subcommands=frozenset({"show", "status", "timesync-status",
                                              "show-timesync"})),
-    "chronyc": _R(subcommands=frozenset({"-n", "tracking", "sources", "sourcestats",
+    "chronyc": _R(subcommands=frozenset({"tracking", "sources", "sourcestats",
                                          "activity"})),
     "ntpq": _R(forbidden_options=frozenset({"-i", "--interactive"})),
     "journalctl": _R(forbidden_options=frozenset({
         "--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
         "--vacuum-size", "--vacuum-time", "--vacuum-files", "--setup-keys", "-f", "--follow",
-        "--update-catalog"})),
+        "--update-catalog", "--cursor-file"})),
     "dmesg": _R(forbidden_options=frozenset({"-c", "-C", "-D", "-E", "-n", "--clear",
                                              "--read-clear", "--console-off",
                                              "--console-on", "--console-level", "-w",
@@ -105,8 +126,8 @@ def _check_segment(allowlist: dict[str, ProgramRule], segment: str, command: str
         allowed = ", ".join(sorted(rule.subcommands))
         raise PolicyError(f"refused {command!r}: {program} is allowed only as: {allowed}")
     for arg in args:
-        option = arg.split("=", 1)[0]
-        if option in rule.forbidden_options:
+        option = _forbidden_option(arg, rule.forbidden_options)
+        if option:
             raise PolicyError(f"refused {command!r}: {program} {option} is not read-only")
     if rule.extra and (reason := rule.extra(args)):
         raise PolicyError(f"refused {command!r}: {program} {reason}")

@@ -49,7 +49,8 @@ class AuthMaterial:
         self._password = credential.password
         self.pkey: paramiko.PKey | None = None
         if credential.key_file:
-            passphrase = credential.passphrase.get_secret_value() if credential.passphrase else None
+            passphrase = (credential.passphrase.get_secret_value().encode()
+                          if credential.passphrase else None)
             try:
                 self.pkey = paramiko.PKey.from_path(credential.key_file, passphrase)
             except paramiko.PasswordRequiredException as exc:

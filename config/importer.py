@@ -123,8 +123,8 @@ def _supported() -> str:
 
 # --- reading -----------------------------------------------------------------------------------
 
-Cell = str | int | float | bool | date | time | None
-_Row = tuple[int, list[Cell]]  # (spreadsheet row number, cells)
+_Cell = str | int | float | bool | date | time | None
+_Row = tuple[int, list[_Cell]]  # (spreadsheet row number, cells)
 
 
 def _read_csv(path: Path) -> list[_Row]:
@@ -203,7 +203,7 @@ def _read_xlsx(path: Path) -> list[_Row]:
             workbook.close()
 
 
-def _xlsx_cell(value: Any) -> Cell:
+def _xlsx_cell(value: Any) -> _Cell:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # a port typed as 22 may be stored as 22.0
     if isinstance(value, datetime):
@@ -229,7 +229,7 @@ def _read(path: Path) -> list[_Row]:
 # --- cells -------------------------------------------------------------------------------------
 
 
-def _text(value: Cell) -> str:
+def _text(value: _Cell) -> str:
     """A cell as stripped text ("" for empty); numbers without a spurious ``.0``."""
     if value is None:
         return ""
@@ -248,7 +248,7 @@ _DATE_RE = re.compile(
 )
 
 
-def _parse_date(value: Cell) -> date | None:
+def _parse_date(value: _Cell) -> date | None:
     """2027-03-31, 2027/3/31, 2027.03.31, 2027年3月31日, 20270331 or an Excel date cell."""
     if isinstance(value, datetime):
         return value.date()
@@ -266,7 +266,7 @@ def _parse_date(value: Cell) -> date | None:
         return None
 
 
-def _split(value: Cell) -> list[str]:
+def _split(value: _Cell) -> list[str]:
     """Split a groups / tags cell on , ; ， ； 、 and white space; duplicates dropped."""
     out: list[str] = []
     for part in re.split(r"[,;，；、\s]+", _text(value)):
@@ -284,7 +284,7 @@ class _Column:
     header: str
 
 
-def _map_headers(cells: Sequence[Cell]) -> tuple[dict[str, _Column], list[str]]:
+def _map_headers(cells: Sequence[_Cell]) -> tuple[dict[str, _Column], list[str]]:
     columns: dict[str, _Column] = {}
     unmapped: list[str] = []
     for index, cell in enumerate(cells):
@@ -333,10 +333,10 @@ class _RowReader:
             return f"{label} ({column.header})"
         return label
 
-    def read(self, number: int, cells: list[Cell]) -> DeviceConfig | list[str]:
+    def read(self, number: int, cells: list[_Cell]) -> DeviceConfig | list[str]:
         """One data row → a device, or the list of reasons it cannot be imported."""
 
-        def cell(name: str) -> Cell:
+        def cell(name: str) -> _Cell:
             column = self.columns.get(name)
             return cells[column.index] if column and column.index < len(cells) else None
 
@@ -368,7 +368,7 @@ class _RowReader:
             return problems
         return problems or device
 
-    def convert(self, cell: Callable[[str], Cell], data: dict[str, Any]) -> list[str]:
+    def convert(self, cell: Callable[[str], _Cell], data: dict[str, Any]) -> list[str]:
         """Put the other fields into ``data``, as the model takes them; returns problems."""
         problems: list[str] = []
         port = cell("port")

@@ -140,8 +140,8 @@ def _resolve(config: XunjianConfig) -> list[Device]:
 
 
 def _cross_check(
-    config: XunjianConfig, origins: list[tuple[Path, int, yaml.Node | None]], main: Path,
-    main_node: yaml.Node | None,
+    config: XunjianConfig, origins: list[tuple[Path, int, yaml.Node | None]],
+    group_origins: dict[str, tuple[Path, yaml.Node | None]],
 ) -> list[ConfigProblem]:
     """References between sections: names unique, groups/credentials/jump hosts exist."""
     problems: list[ConfigProblem] = []
@@ -173,27 +173,29 @@ def _cross_check(
             problems.append(ConfigProblem(
                 str(file), format_loc([*loc, "credentials"]),
                 f"unknown credential set {resolved.credentials!r}; defined: "
-                f"{', '.join(sorted(config.credentials)) or 'none'}", _line_of(node, loc)))
+                f"{', '.join(sorted(config.credentials)) or 'none'}",
+                _line_of(node, [*loc, "credentials"])))
         if resolved.platform == "linux" and not resolved.credentials:
             problems.append(ConfigProblem(
                 str(file), format_loc([*loc, "credentials"]),
                 "a linux device needs a credential set (here, in a group or in defaults)",
-                _line_of(node, loc)))
+                _line_of(node, [*loc, "credentials"])))
         if resolved.jump_host and resolved.jump_host not in names:
             problems.append(ConfigProblem(
                 str(file), format_loc([*loc, "jump_host"]),
                 f"jump_host {resolved.jump_host!r} is not a device in the inventory",
-                _line_of(node, loc)))
+                _line_of(node, [*loc, "jump_host"])))
         if resolved.jump_host == resolved.name:
             problems.append(ConfigProblem(
                 str(file), format_loc([*loc, "jump_host"]), "a device cannot be its own jump host",
-                _line_of(node, loc)))
+                _line_of(node, [*loc, "jump_host"])))
     for name, group in config.groups.items():
         if group.credentials and group.credentials not in config.credentials:
             loc = ["groups", name, "credentials"]
-            problems.append(ConfigProblem(str(main), format_loc(loc),
+            group_file, group_node = group_origins[name]
+            problems.append(ConfigProblem(str(group_file), format_loc(loc),
                                           f"unknown credential set {group.credentials!r}",
-                                          _line_of(main_node, loc)))
+                                          _line_of(group_node, loc)))
     return problems
 
 
@@ -213,6 +215,7 @@ def load_config(
     origins: list[tuple[Path, int, yaml.Node | None]] = [
         (path, i, node) for i in range(len(devices))
     ]
+    group_origins = {name: (path, node) for name in groups}
     for index, ref in enumerate(config.inventory):
         inv_path = ref.expanduser() if ref.expanduser().is_absolute() else path.parent / ref
         try:
@@ -232,11 +235,12 @@ def load_config(
                 problems.append(ConfigProblem(str(inv_path), f"groups.{name}",
                                               f"group {name!r} is defined twice"))
             groups[name] = group
+            group_origins[name] = (inv_path, inv_node)
         origins.extend((inv_path, i, inv_node) for i in range(len(inventory.devices)))
         devices.extend(inventory.devices)
 
     merged = config.model_copy(update={"devices": devices, "groups": groups})
-    problems.extend(_cross_check(merged, origins, path, node))
+    problems.extend(_cross_check(merged, origins, group_origins))
     if known_checks is not None:
         known = set(known_checks)
         for index, waiver in enumerate(merged.waivers):
@@ -246,13 +250,14 @@ def load_config(
                     str(path), format_loc(loc),
                     f"unknown check {waiver.check!r}; known: {', '.join(sorted(known))}",
                     _line_of(node, loc)))
-        for ref, checks in _check_refs(merged, path, node):
+        for file, ref_node, ref, checks in _check_refs(merged, origins, group_origins, path,
+                                                       node):
             for check in checks:
                 if check not in known:
                     problems.append(ConfigProblem(
-                        str(path), format_loc([*ref, check]),
+                        str(file), format_loc([*ref, check]),
                         f"unknown check {check!r}; known: {', '.join(sorted(known))}",
-                        _line_of(node, [*ref, check])))
+                        _line_of(ref_node, [*ref, check])))
     if problems:
         raise ConfigError(problems)
 
@@ -267,12 +272,16 @@ def load_config(
 
 
 def _check_refs(
-    config: XunjianConfig, path: Path, node: yaml.Node | None
-) -> list[tuple[list[int | str], Iterable[str]]]:
-    refs: list[tuple[list[int | str], Iterable[str]]] = [(["defaults", "checks"],
-                                                          config.defaults.checks)]
-    refs += [(["groups", name, "checks"], g.checks) for name, g in config.groups.items()]
-    refs += [(["devices", i, "checks"], d.checks) for i, d in enumerate(config.devices)]
+    config: XunjianConfig, origins: list[tuple[Path, int, yaml.Node | None]],
+    group_origins: dict[str, tuple[Path, yaml.Node | None]], path: Path, node: yaml.Node | None,
+) -> list[tuple[Path, yaml.Node | None, list[int | str], Iterable[str]]]:
+    """Where check names are used: (file, its YAML node, path inside it, the names)."""
+    refs: list[tuple[Path, yaml.Node | None, list[int | str], Iterable[str]]] = [
+        (path, node, ["defaults", "checks"], config.defaults.checks)]
+    refs += [(*group_origins[name], ["groups", name, "checks"], g.checks)
+             for name, g in config.groups.items()]
+    refs += [(file, dev_node, ["devices", pos, "checks"], d.checks)
+             for d, (file, pos, dev_node) in zip(config.devices, origins, strict=True)]
     return refs
 
 

@@ -1,0 +1,131 @@
+"""The result store against real SQLite (WAL) and real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from support.builders import DEVICE, make_result
+
+from agent.errors import StoreError
+from agent.store import Store
+from checks.model import State
+from collectors.base import PackRef
+
+def test_round_trip_keeps_every_part_of_a_result(store: Store) -> None:
+    run = store.start_run("cli", 1, "/etc/xunjian.yaml")
+    result_id = store.save_result(run, DEVICE, make_result())
+    store.finish_run(run, State.WARN)
+
+    loaded = store.result(result_id, with_raw=True)
+    assert loaded is not None
+    assert loaded.state is State.WARN and loaded.reachable
+    assert loaded.pack == PackRef(name="linux-standard", version="1.0.0", content_hash="ab" * 32)
+    assert loaded.facts is not None and loaded.facts.filesystems is not None
+    assert loaded.facts.filesystems[0].used_ratio == 0.85
+    assert [(c.check, c.item, c.state, c.value, c.warn, c.crit) for c in loaded.checks] == [
+        ("filesystem", "/data", State.WARN, 85.0, 80.0, 90.0),
+        ("readonly_fs", None, State.OK, "none", None, None),
+    ]
+    assert loaded.checks[0].evidence == ["filesystems"]
+    assert loaded.item_errors == {"hardware": "not readable"}
+    assert loaded.transcript == "$ df -P -T -B1\nFilesystem …\n"
+    assert [(r.item, r.command, r.output) for r in loaded.raw] == [
+        ("filesystems", "df -P -T -B1", "Filesystem …\n")]
+    assert store.run_status(run) == "completed"
+    assert store.counts() == {"runs": 1, "devices": 1, "device_results": 1,
+                              "check_results": 2, "raw_outputs": 1}
+
+
+def test_history_is_newest_first_and_previous_skips_unreachable(store: Store) -> None:
+    t0 = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)
+    boot = datetime(2026, 9, 1, tzinfo=UTC)
+    for i, (state, reachable) in enumerate([(State.OK, True), (State.WARN, True),
+                                            (State.UNKNOWN, False)]):
+        run = store.start_run("schedule", 1, None)
+        store.save_result(run, DEVICE, make_result(state, boot=boot, reachable=reachable,
+                                               when=t0 + timedelta(days=i)))
+        store.finish_run(run, state)
+    states = [r.state for r in store.history("web-01")]
+    assert states == [State.UNKNOWN, State.WARN, State.OK]
+    assert [r.state for r in store.history("web-01", limit=1)] == [State.UNKNOWN]
+    previous = store.previous("web-01")
+    assert previous is not None
+    assert previous.collected_at == t0 + timedelta(days=1, seconds=2)
+    assert previous.facts.boot_time == boot
+    assert store.history("nobody") == []
+    assert store.previous("nobody") is None
+
+
+def test_reopening_does_not_migrate_again_and_keeps_data(tmp_path) -> None:
+    first = Store.open(None, tmp_path)
+    run = first.start_run("cli", 1, None)
+    first.save_result(run, DEVICE, make_result())
+    first.close()
+    again = Store.open(None, tmp_path)
+    assert again.counts()["device_results"] == 1
+    with sqlite3.connect(tmp_path / "xunjian.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+    again.close()
+
+
+def test_runs_of_a_dead_agent_are_marked_aborted_and_results_kept(tmp_path) -> None:
+    # A real process starts a run, commits one result, and is SIGKILLed mid-run.
+    code = (
+        "import os, signal, sys\n"
+        "sys.path[:0] = [{root!r}, {tests!r}]\n"
+        "from agent.store import Store\n"
+        "from support.builders import DEVICE, make_result\n"
+        "s = Store.open(None, __import__('pathlib').Path({data!r}))\n"
+        "run = s.start_run('cli', 2, None)\n"
+        "s.save_result(run, DEVICE, make_result())\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    ).format(root=os.getcwd(), tests=os.path.join(os.getcwd(), "tests"), data=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False)
+    assert proc.returncode == -9, proc.stderr.decode()
+    store = Store.open(None, tmp_path)
+    assert store.run_status(1) == "running"
+    assert store.mark_abandoned_runs() == [1]
+    assert store.run_status(1) == "aborted"
+    assert [r.state for r in store.history("web-01")] == [State.WARN]
+    assert store.mark_abandoned_runs() == []
+    store.close()
+
+
+def test_live_runs_of_this_process_are_not_aborted(store: Store) -> None:
+    run = store.start_run("cli", 1, None)
+    assert store.mark_abandoned_runs() == []
+    assert store.run_status(run) == "running"
+
+
+def test_unwritable_data_dir_is_a_clear_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StoreError, match="cannot create the data directory .*XUNJIAN_DATA_DIR"):
+        Store.open(None, blocker / "data")
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="schema migration failed"):
+        Store.open("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="invalid store URL"):
+        Store.open("nosuchdb://x")
+
+
+def test_a_failed_write_keeps_earlier_results(tmp_path) -> None:
+    store = Store.open(None, tmp_path)
+    run = store.start_run("cli", 2, None)
+    store.save_result(run, DEVICE, make_result())
+    with pytest.raises(StoreError, match="saving the result of web-01 failed"):
+        store.save_result(run + 100, DEVICE, make_result())  # foreign key violation
+    assert store.counts()["device_results"] == 1
+    store.close()
