@@ -33,8 +33,8 @@ STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
 #: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
 EXIT_ERROR = 3
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _setup_logging(verbose: int, redactor: Redactor) -> None:

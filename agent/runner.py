@@ -16,7 +16,7 @@ from agent.results import DeviceResult, RunResult
 from agent.store import Store
 from checks.engine import apply_waivers, device_state, evaluate, unreachable
 from checks.model import State
-from collectors.base import CollectResult, Collector
+from collectors.base import Collector, CollectResult
 from collectors.hostkeys import KnownHosts
 from collectors.linux import LinuxCollector
 from collectors.local import LocalCollector

@@ -109,13 +109,14 @@ def apply_waivers(
         active = [w for w in matching if today <= w.expires]
         if active:
             w = max(active, key=lambda w: w.expires)
-            result = result.model_copy(update={"waived": True, "waiver_reason": w.reason,
-                                               "waiver_expires": w.expires})
+            out.append(result.model_copy(update={
+                "waived": True, "waiver_reason": w.reason, "waiver_expires": w.expires}))
         elif matching:
             w = max(matching, key=lambda w: w.expires)
-            result = result.model_copy(update={
-                "message": f"{result.message} (waiver expired on {w.expires.isoformat()})"})
-        out.append(result)
+            out.append(result.model_copy(update={
+                "message": f"{result.message} (waiver expired on {w.expires.isoformat()})"}))
+        else:
+            out.append(result)
     return out
 
 

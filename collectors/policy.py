@@ -27,7 +27,7 @@ class ProgramRule:
     subcommands: frozenset[str] = field(default_factory=frozenset)
     forbidden_options: frozenset[str] = field(default_factory=frozenset)
     #: extra predicate over the argument list; returns a refusal reason or None
-    extra: Callable[[list[str]], str | None] | None = None
+    check_args: Callable[[list[str]], str | None] | None = None
 
 
 def _forbidden_option(arg: str, options: frozenset[str]) -> str | None:
@@ -82,11 +82,11 @@ LINUX_ALLOWLIST: dict[str, ProgramRule] = {
     "ps": _R(), "id": _R(), "whoami": _R(), "who": _R(), "w": _R(), "last": _R(),
     "ss": _R(forbidden_options=frozenset({"-K", "--kill", "-D", "--diag"})), "netstat": _R(),
     "sleep": _R(), "dmidecode": _R(forbidden_options=frozenset({"--dump-bin"})),
-    "date": _R(extra=_date_prints_only),
-    "hostname": _R(extra=_no_args),
+    "date": _R(check_args=_date_prints_only),
+    "hostname": _R(check_args=_no_args),
     "hostnamectl": _R(subcommands=frozenset({"status"})),
-    "sysctl": _R(extra=_sysctl_reads_only),
-    "ip": _R(extra=_ip_shows_only),
+    "sysctl": _R(check_args=_sysctl_reads_only),
+    "ip": _R(check_args=_ip_shows_only),
     "systemctl": _R(
         subcommands=frozenset({"list-units", "list-timers", "status", "show", "is-active",
                                "is-failed", "is-enabled", "list-unit-files"})
@@ -129,7 +129,7 @@ def _check_segment(allowlist: dict[str, ProgramRule], segment: str, command: str
         option = _forbidden_option(arg, rule.forbidden_options)
         if option:
             raise PolicyError(f"refused {command!r}: {program} {option} is not read-only")
-    if rule.extra and (reason := rule.extra(args)):
+    if rule.check_args and (reason := rule.check_args(args)):
         raise PolicyError(f"refused {command!r}: {program} {reason}")
 
 

@@ -52,7 +52,9 @@ class AuthMaterial:
             passphrase = (credential.passphrase.get_secret_value().encode()
                           if credential.passphrase else None)
             try:
-                self.pkey = paramiko.PKey.from_path(credential.key_file, passphrase)
+                # paramiko 5 wants bytes here; its type stubs still say str
+                self.pkey = paramiko.PKey.from_path(
+                    credential.key_file, passphrase)  # type: ignore[arg-type]
             except paramiko.PasswordRequiredException as exc:
                 raise CredentialError(
                     f"credential set '{self.name}': key {credential.key_file} is encrypted; "
@@ -106,7 +108,7 @@ def translate_errors(endpoint: Endpoint, settings: SshSettings) -> Iterator[None
             f"{endpoint}: connection refused; is sshd running and listening on port "
             f"{endpoint.port}?"
         ) from exc
-    except (TimeoutError, socket.timeout) as exc:
+    except TimeoutError as exc:
         raise ConnectError(
             f"{endpoint}: no answer within {settings.connect_timeout:g} s; the host is down, "
             "unreachable or filtered"

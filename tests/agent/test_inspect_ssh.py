@@ -27,7 +27,7 @@ from agent.runner import Inspector, select_devices
 from agent.store import Store
 from checks.builtin import CHECK_NAMES
 from checks.model import State
-from collectors.pack import Pack, PackItem, builtin_pack
+from collectors.pack import Pack, builtin_pack
 from config.loader import load_config
 
 pytestmark = pytest.mark.sshd

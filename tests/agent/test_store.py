@@ -9,13 +9,13 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from support.builders import DEVICE, make_result
 
 from agent.errors import StoreError
 from agent.store import Store
 from checks.model import State
 from collectors.base import PackRef
+
 
 def test_round_trip_keeps_every_part_of_a_result(store: Store) -> None:
     run = store.start_run("cli", 1, "/etc/xunjian.yaml")
@@ -107,7 +107,7 @@ def test_live_runs_of_this_process_are_not_aborted(store: Store) -> None:
 def test_unwritable_data_dir_is_a_clear_error(tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(StoreError, match="cannot create the data directory .*XUNJIAN_DATA_DIR"):
+    with pytest.raises(StoreError, match=r"cannot create the data directory .*XUNJIAN_DATA_DIR"):
         Store.open(None, blocker / "data")
 
 

@@ -1,0 +1,40 @@
+# The two front-door commands (see README):
+#   make inspect   set up and inspect this machine (embedded default store, no config needed)
+#   make test      set up everything the tests need and run lint, types and the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: inspect test lint system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "xunjian needs Python >= 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+inspect: $(VENV)/.installed
+	$(BIN)/xunjian inspect
+
+# Integration tests start real OpenSSH servers on loopback: sshd must be installed.
+system-deps:
+	@test -x /usr/sbin/sshd || { \
+	  echo "installing openssh-server (integration tests run real sshd on 127.0.1.x)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: system-deps lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Test support code: real OpenSSH servers on loopback (:mod:`support.sshd`)."""
