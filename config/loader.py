@@ -73,10 +73,10 @@ def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
                     child = value
                     line = key.start_mark.line + 1
                     break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(node.value):
-                child = node.value[part]
-                line = child.start_mark.line + 1
+        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
+              and 0 <= part < len(node.value)):
+            child = node.value[part]
+            line = child.start_mark.line + 1
         if child is None:
             break
         node = child
@@ -139,150 +139,161 @@ def _resolve(config: XunjianConfig) -> list[Device]:
     return [resolve_device(d, config.groups, config.defaults) for d in config.devices]
 
 
-def _cross_check(
-    config: XunjianConfig, origins: list[tuple[Path, int, yaml.Node | None]],
-    group_origins: dict[str, tuple[Path, yaml.Node | None]],
-) -> list[ConfigProblem]:
-    """References between sections: names unique, groups/credentials/jump hosts exist."""
+@dataclass(frozen=True)
+class _Origin:
+    """Where a piece of the merged config came from, to point problems at file and line."""
+
+    file: Path
+    node: yaml.Node | None
+    #: index of the device inside its own file (None for groups and the main sections)
+    index: int | None = None
+
+    def problem(self, loc: list[int | str], message: str) -> ConfigProblem:
+        return ConfigProblem(str(self.file), format_loc(loc), message, _line_of(self.node, loc))
+
+
+@dataclass
+class _Merged:
+    config: XunjianConfig
+    main: _Origin
+    devices: list[_Origin]
+    groups: dict[str, _Origin]
+
+
+def _check_device_names(merged: _Merged) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     seen: dict[str, str] = {}
-    names = {d.name for d in config.devices}
-    for device, (file, index, node) in zip(config.devices, origins, strict=True):
-        def problem(key: str, message: str, *, _f: Path = file, _i: int = index,
-                    _n: yaml.Node | None = node) -> None:
-            loc = ["devices", _i, key]
-            problems.append(ConfigProblem(str(_f), format_loc(loc), message, _line_of(_n, loc)))
-
-        where = f"{file}: devices[{index}]"
+    groups = merged.config.groups
+    for device, origin in zip(merged.config.devices, merged.devices, strict=True):
+        loc: list[int | str] = ["devices", origin.index or 0]
         if device.name in seen:
-            problem("name", f"duplicate device name {device.name!r} (first defined at "
-                            f"{seen[device.name]}); device names must be unique")
+            problems.append(origin.problem(
+                [*loc, "name"], f"duplicate device name {device.name!r} (first defined at "
+                                f"{seen[device.name]}); device names must be unique"))
         else:
-            seen[device.name] = where
-        for group in device.groups:
-            if group not in config.groups:
-                problem("groups", f"unknown group {group!r}; defined groups: "
-                                  f"{', '.join(sorted(config.groups)) or 'none'}")
-    for index, device in enumerate(config.devices):
-        file, pos, node = origins[index]
+            seen[device.name] = f"{origin.file}: devices[{origin.index}]"
+        problems.extend(
+            origin.problem([*loc, "groups"], f"unknown group {group!r}; defined groups: "
+                                             f"{', '.join(sorted(groups)) or 'none'}")
+            for group in device.groups if group not in groups)
+    return problems
+
+
+def _check_device_references(merged: _Merged) -> list[ConfigProblem]:
+    config = merged.config
+    names = {d.name for d in config.devices}
+    problems: list[ConfigProblem] = []
+    for device, origin in zip(config.devices, merged.devices, strict=True):
         if any(g not in config.groups for g in device.groups):
-            continue
+            continue  # already reported; inheritance cannot be resolved
         resolved = resolve_device(device, config.groups, config.defaults)
-        loc: list[int | str] = ["devices", pos]
+        loc: list[int | str] = ["devices", origin.index or 0]
         if resolved.credentials and resolved.credentials not in config.credentials:
-            problems.append(ConfigProblem(
-                str(file), format_loc([*loc, "credentials"]),
-                f"unknown credential set {resolved.credentials!r}; defined: "
-                f"{', '.join(sorted(config.credentials)) or 'none'}",
-                _line_of(node, [*loc, "credentials"])))
+            problems.append(origin.problem(
+                [*loc, "credentials"], f"unknown credential set {resolved.credentials!r}; "
+                f"defined: {', '.join(sorted(config.credentials)) or 'none'}"))
         if resolved.platform == "linux" and not resolved.credentials:
-            problems.append(ConfigProblem(
-                str(file), format_loc([*loc, "credentials"]),
-                "a linux device needs a credential set (here, in a group or in defaults)",
-                _line_of(node, [*loc, "credentials"])))
+            problems.append(origin.problem(
+                [*loc, "credentials"],
+                "a linux device needs a credential set (here, in a group or in defaults)"))
         if resolved.jump_host and resolved.jump_host not in names:
-            problems.append(ConfigProblem(
-                str(file), format_loc([*loc, "jump_host"]),
-                f"jump_host {resolved.jump_host!r} is not a device in the inventory",
-                _line_of(node, [*loc, "jump_host"])))
+            problems.append(origin.problem(
+                [*loc, "jump_host"],
+                f"jump_host {resolved.jump_host!r} is not a device in the inventory"))
         if resolved.jump_host == resolved.name:
-            problems.append(ConfigProblem(
-                str(file), format_loc([*loc, "jump_host"]), "a device cannot be its own jump host",
-                _line_of(node, [*loc, "jump_host"])))
+            problems.append(origin.problem([*loc, "jump_host"],
+                                           "a device cannot be its own jump host"))
     for name, group in config.groups.items():
         if group.credentials and group.credentials not in config.credentials:
-            loc = ["groups", name, "credentials"]
-            group_file, group_node = group_origins[name]
-            problems.append(ConfigProblem(str(group_file), format_loc(loc),
-                                          f"unknown credential set {group.credentials!r}",
-                                          _line_of(group_node, loc)))
+            problems.append(merged.groups[name].problem(
+                ["groups", name, "credentials"],
+                f"unknown credential set {group.credentials!r}"))
     return problems
+
+
+def _check_check_names(merged: _Merged, known: set[str]) -> list[ConfigProblem]:
+    """Check names used in waivers and threshold settings must exist."""
+    config = merged.config
+    hint = ", ".join(sorted(known))
+    problems = [merged.main.problem(["waivers", i, "check"],
+                                    f"unknown check {w.check!r}; known: {hint}")
+                for i, w in enumerate(config.waivers) if w.check not in known]
+    uses: list[tuple[_Origin, list[int | str], Iterable[str]]] = [
+        (merged.main, ["defaults", "checks"], config.defaults.checks)]
+    uses += [(merged.groups[name], ["groups", name, "checks"], g.checks)
+             for name, g in config.groups.items()]
+    uses += [(origin, ["devices", origin.index or 0, "checks"], d.checks)
+             for d, origin in zip(config.devices, merged.devices, strict=True)]
+    for origin, loc, checks in uses:
+        problems.extend(origin.problem([*loc, check], f"unknown check {check!r}; known: {hint}")
+                        for check in checks if check not in known)
+    return problems
+
+
+def _merge_inventory_files(
+    config: XunjianConfig, main: _Origin, problems: list[ConfigProblem]
+) -> _Merged:
+    """Add the devices and groups of every ``inventory:`` file, remembering their origins."""
+    devices = list(config.devices)
+    groups = dict(config.groups)
+    device_origins = [_Origin(main.file, main.node, i) for i in range(len(devices))]
+    group_origins = {name: main for name in groups}
+    for index, ref in enumerate(config.inventory):
+        named = ref.expanduser()
+        inv_path = named if named.is_absolute() else main.file.parent / named
+        try:
+            inv_data, inv_node = _read_yaml(inv_path)
+        except ConfigError as exc:
+            problems.extend(
+                ConfigProblem(str(main.file), format_loc(["inventory", index]),
+                              f"{p.file}: {p.message}", _line_of(main.node, ["inventory", index]))
+                for p in exc.problems)
+            continue
+        inventory, inv_problems = _validate(InventoryFile, inv_data, inv_path, inv_node)
+        problems.extend(inv_problems)
+        if inventory is None:
+            continue
+        origin = _Origin(inv_path, inv_node)
+        for name, group in inventory.groups.items():
+            if name in groups:
+                problems.append(origin.problem(["groups", name],
+                                               f"group {name!r} is defined twice"))
+            groups[name] = group
+            group_origins[name] = origin
+        device_origins.extend(_Origin(inv_path, inv_node, i)
+                              for i in range(len(inventory.devices)))
+        devices.extend(inventory.devices)
+    merged = config.model_copy(update={"devices": devices, "groups": groups})
+    return _Merged(merged, main, device_origins, group_origins)
 
 
 def load_config(
     path: Path, env: Mapping[str, str] | None = None,
     known_checks: Iterable[str] | None = None,
 ) -> LoadedConfig:
-    """Load and validate ``path`` and the inventory files it names. Raises ConfigError."""
+    """Load and validate ``path`` and the inventory files it names. Raises ConfigError
+    listing every problem; a credential that cannot be read yet is only a warning."""
     path = path.expanduser()
     data, node = _read_yaml(path)
     config, problems = _validate(XunjianConfig, data, path, node)
     if config is None:
         raise ConfigError(problems)
-
-    devices = list(config.devices)
-    groups = dict(config.groups)
-    origins: list[tuple[Path, int, yaml.Node | None]] = [
-        (path, i, node) for i in range(len(devices))
-    ]
-    group_origins = {name: (path, node) for name in groups}
-    for index, ref in enumerate(config.inventory):
-        inv_path = ref.expanduser() if ref.expanduser().is_absolute() else path.parent / ref
-        try:
-            inv_data, inv_node = _read_yaml(inv_path)
-        except ConfigError as exc:
-            for p in exc.problems:
-                problems.append(p if p.path else ConfigProblem(
-                    p.file, format_loc(["inventory", index]) if p.message == "file not found"
-                    else "", p.message, p.line))
-            continue
-        inventory, inv_problems = _validate(InventoryFile, inv_data, inv_path, inv_node)
-        problems.extend(inv_problems)
-        if inventory is None:
-            continue
-        for name, group in inventory.groups.items():
-            if name in groups:
-                problems.append(ConfigProblem(str(inv_path), f"groups.{name}",
-                                              f"group {name!r} is defined twice"))
-            groups[name] = group
-            group_origins[name] = (inv_path, inv_node)
-        origins.extend((inv_path, i, inv_node) for i in range(len(inventory.devices)))
-        devices.extend(inventory.devices)
-
-    merged = config.model_copy(update={"devices": devices, "groups": groups})
-    problems.extend(_cross_check(merged, origins, group_origins))
+    merged = _merge_inventory_files(config, _Origin(path, node), problems)
+    problems.extend(_check_device_names(merged))
+    problems.extend(_check_device_references(merged))
     if known_checks is not None:
-        known = set(known_checks)
-        for index, waiver in enumerate(merged.waivers):
-            if waiver.check not in known:
-                loc = ["waivers", index, "check"]
-                problems.append(ConfigProblem(
-                    str(path), format_loc(loc),
-                    f"unknown check {waiver.check!r}; known: {', '.join(sorted(known))}",
-                    _line_of(node, loc)))
-        for file, ref_node, ref, checks in _check_refs(merged, origins, group_origins, path,
-                                                       node):
-            for check in checks:
-                if check not in known:
-                    problems.append(ConfigProblem(
-                        str(file), format_loc([*ref, check]),
-                        f"unknown check {check!r}; known: {', '.join(sorted(known))}",
-                        _line_of(ref_node, [*ref, check])))
+        problems.extend(_check_check_names(merged, set(known_checks)))
     if problems:
         raise ConfigError(problems)
 
-    loaded = LoadedConfig(merged, _resolve(merged), path)
+    loaded = LoadedConfig(merged.config, _resolve(merged.config), path)
     env = os.environ if env is None else env
-    for name in merged.credentials:
+    for name in merged.config.credentials:
         try:
             loaded.credential(name, env)
         except CredentialError as exc:
             loaded.warnings.append(ConfigProblem(str(path), f"credentials.{name}", str(exc)))
     return loaded
-
-
-def _check_refs(
-    config: XunjianConfig, origins: list[tuple[Path, int, yaml.Node | None]],
-    group_origins: dict[str, tuple[Path, yaml.Node | None]], path: Path, node: yaml.Node | None,
-) -> list[tuple[Path, yaml.Node | None, list[int | str], Iterable[str]]]:
-    """Where check names are used: (file, its YAML node, path inside it, the names)."""
-    refs: list[tuple[Path, yaml.Node | None, list[int | str], Iterable[str]]] = [
-        (path, node, ["defaults", "checks"], config.defaults.checks)]
-    refs += [(*group_origins[name], ["groups", name, "checks"], g.checks)
-             for name, g in config.groups.items()]
-    refs += [(file, dev_node, ["devices", pos, "checks"], d.checks)
-             for d, (file, pos, dev_node) in zip(config.devices, origins, strict=True)]
-    return refs
 
 
 def config_path_from(option: str | None, env: Mapping[str, str] | None = None) -> Path | None:
