@@ -28,6 +28,7 @@ from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_co
 from config.secrets import RedactingFilter, Redactor
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
          State.UNKNOWN: "magenta"}
 #: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
@@ -72,6 +73,17 @@ def _data_dir(loaded: LoadedConfig) -> Path:
 
 def _open_store(loaded: LoadedConfig) -> Store:
     return Store.open(loaded.config.store.url, _data_dir(loaded))
+
+
+def _read_store(config_file: Path | None, read: Callable[[Store], T]) -> T:
+    """Open the configured store, read from it, close it; errors exit with a message."""
+    with _errors_exit():
+        store = _open_store(_load(config_file))
+        try:
+            return read(store)
+        finally:
+            store.close()
+    raise AssertionError("unreachable")  # _errors_exit() exits on error
 
 
 @contextmanager
@@ -188,17 +200,13 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
 @click.option("--json", "as_json", is_flag=True)
 def history(config_file: Path | None, device: str, limit: int, as_json: bool) -> None:
     """Past inspection results of DEVICE, newest first."""
-    with _errors_exit():
-        loaded = _load(config_file)
-        store = _open_store(loaded)
-        results = store.history(device, limit)
-        store.close()
+    results = _read_store(config_file, lambda store: store.history(device, limit))
     if as_json:
         click.echo(json.dumps([r.model_dump(mode="json") for r in results],
                               ensure_ascii=False, indent=2))
         return
     if not results:
-        err.print(f"no stored results for {escape(device)} in {escape(store.url)}")
+        err.print(f"no stored results for {escape(device)}")
         sys.exit(EXIT_ERROR)
     table = Table(title=f"History of {escape(device)}", title_justify="left")
     for column in ("When (UTC)", "State", "Findings", "Pack"):
@@ -216,12 +224,7 @@ def history(config_file: Path | None, device: str, limit: int, as_json: bool) ->
 @click.option("--json", "as_json", is_flag=True)
 def show(config_file: Path | None, device: str, as_json: bool) -> None:
     """Every check of DEVICE's latest inspection, with values, thresholds and evidence."""
-    with _errors_exit():
-        loaded = _load(config_file)
-        store = _open_store(loaded)
-        result_id = store.latest_result_id(device)
-        result = store.result(result_id) if result_id else None
-        store.close()
+    result = _read_store(config_file, lambda store: store.latest_result(device))
     if result is None:
         err.print(f"no stored results for {escape(device)}")
         sys.exit(EXIT_ERROR)
@@ -245,12 +248,7 @@ def show(config_file: Path | None, device: str, as_json: bool) -> None:
 @click.argument("device")
 def transcript(config_file: Path | None, device: str) -> None:
     """Print DEVICE's latest session transcript (secrets redacted)."""
-    with _errors_exit():
-        loaded = _load(config_file)
-        store = _open_store(loaded)
-        result_id = store.latest_result_id(device)
-        result = store.result(result_id) if result_id else None
-        store.close()
+    result = _read_store(config_file, lambda store: store.latest_result(device))
     if result is None or result.transcript is None:
         err.print(f"no stored transcript for {escape(device)}")
         sys.exit(EXIT_ERROR)

@@ -210,6 +210,10 @@ class Store:
             row = s.get(DeviceResultRow, result_id)
             return None if row is None else _to_result(row, s, with_raw=with_raw)
 
+    def latest_result(self, device: str) -> DeviceResult | None:
+        result_id = self.latest_result_id(device)
+        return None if result_id is None else self.result(result_id)
+
     def latest_result_id(self, device: str, run_id: int | None = None) -> int | None:
         query = (select(DeviceResultRow.id).where(DeviceResultRow.device == device)
                  .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
