@@ -186,7 +186,12 @@ def _open_once(
         try:
             transport.banner_timeout = settings.connect_timeout
             transport.auth_timeout = settings.connect_timeout
-            transport.start_client(timeout=settings.connect_timeout)
+            # Give the handshake a little longer than the banner wait, so a silent peer
+            # surfaces as the banner error rather than a vague "no existing session".
+            transport.start_client(timeout=settings.connect_timeout + 2)
+            if not transport.is_active():
+                raise transport.get_exception() or paramiko.SSHException(
+                    "Error reading SSH protocol banner")
             known_hosts.verify(endpoint.address, endpoint.port, transport.get_remote_server_key())
             auth.authenticate(transport, endpoint)
         except BaseException:

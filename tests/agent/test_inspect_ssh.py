@@ -305,3 +305,29 @@ def test_cli_end_to_end_never_shows_the_canaries(
         leaks = [a[max(0, a.find(secret) - 80):a.find(secret) + 80]
                  for a in artefacts if secret in a]
         assert not leaks, leaks
+
+
+def test_a_host_that_accepts_tcp_but_never_speaks_ssh(
+    ssh_fleet: SshdFleet, tmp_path: Path
+) -> None:
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.1.252", 0))
+    silent.listen(8)
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
+    try:
+        path = write_config(tmp_path, ssh_fleet, [
+            {"name": "silent", "address": "127.0.1.252", "port": silent.getsockname()[1]},
+            dev(ssh_fleet, ssh_fleet.hosts[17].address, name="fine"),
+        ], ssh={"connect_timeout": 1})
+        results = by_name(inspect(path)[0])
+    finally:
+        for conn in accepted:
+            conn.close()
+        silent.close()
+    assert "accepted TCP but sent no SSH banner within 1 s" in (results["silent"].error or "")
+    assert results["silent"].state is State.UNKNOWN
+    assert results["fine"].reachable
