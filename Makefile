@@ -20,8 +20,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
+# xunjian exits 1/2 for WARN/CRIT findings (Nagios convention); for make, only 3 (UNKNOWN or
+# an error) means the inspection itself failed.
 inspect: $(VENV)/.installed
-	$(BIN)/xunjian inspect
+	@$(BIN)/xunjian inspect || [ $$? -le 2 ]
 
 # Integration tests start real OpenSSH servers on loopback: sshd must be installed.
 system-deps:
