@@ -91,10 +91,7 @@ def _errors_exit() -> Iterator[None]:
     """Every deliberate error ends with a clear message and exit status 3, not a traceback."""
     try:
         yield
-    except ConfigError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(EXIT_ERROR)
-    except XunjianError as exc:
+    except XunjianError as exc:  # ConfigError included: its message lists every problem
         err.print(f"[red]error:[/] {escape(str(exc))}")
         sys.exit(EXIT_ERROR)
 

@@ -8,7 +8,7 @@ without is compared with the warn/crit thresholds (``value >= threshold``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from checks.model import State
@@ -51,7 +51,6 @@ class CheckSpec:
     unit: str | None = None
     warn: float | None = None
     crit: float | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _pct(ratio: float) -> float:

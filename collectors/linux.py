@@ -182,16 +182,18 @@ class LinuxCollector:
                 errors[item_id] = f"`{output.command}` timed out"
         return CollectResult(
             facts=facts, raw=raw, item_errors=errors,
-            transcript=self._transcript(batch, reader, started, t0, None),
+            transcript=self._transcript(batch, reader, started, t0, None, frames),
             pack=PackRef(name=self.pack.name, version=self.pack.version,
                          content_hash=self.pack.content_hash),
             started_at=started, finished_at=datetime.now(UTC),
         )
 
     def _transcript(
-        self, batch: Batch, reader: _Reader, started: datetime, t0: float, failure: str | None
+        self, batch: Batch, reader: _Reader, started: datetime, t0: float, failure: str | None,
+        frames: dict[str, tuple[str, int]] | None = None,
     ) -> str:
-        frames = _frames(batch, bytes(reader.buffer))
+        if frames is None:
+            frames = _frames(batch, bytes(reader.buffer))
         lines = [
             "# xunjian session transcript",
             f"# device: {self.endpoint} user: {self.auth.username}"

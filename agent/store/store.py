@@ -216,17 +216,12 @@ class Store:
             return None if row is None else _to_result(row, s, with_raw=with_raw)
 
     def latest_result(self, device: str) -> DeviceResult | None:
-        result_id = self.latest_result_id(device)
-        return None if result_id is None else self.result(result_id)
-
-    def latest_result_id(self, device: str, run_id: int | None = None) -> int | None:
         query = (select(DeviceResultRow.id).where(DeviceResultRow.device == device)
                  .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
                  .limit(1))
-        if run_id is not None:
-            query = query.where(DeviceResultRow.run_id == run_id)
         with _storing("reading history", self.url), self._session() as s:
-            return s.scalars(query).first()
+            result_id = s.scalars(query).first()
+        return None if result_id is None else self.result(result_id)
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests and `xunjian store info`)."""
