@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from checks.model import CheckResult, State
 from collectors.base import PackRef, RawOutput
 from collectors.facts import HostFacts
+from collectors.network.configs import ConfigSnapshot
 
 
 class DeviceResult(BaseModel):
@@ -27,6 +28,8 @@ class DeviceResult(BaseModel):
     item_errors: dict[str, str] = Field(default_factory=dict)
     raw: list[RawOutput] = Field(default_factory=list, exclude=True)
     transcript: str | None = Field(default=None, exclude=True)
+    #: network devices: the running configuration to keep in the config history
+    config: ConfigSnapshot | None = Field(default=None, exclude=True)
 
     @property
     def duration_seconds(self) -> float:

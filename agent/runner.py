@@ -20,15 +20,18 @@ from collectors.base import Collector, CollectResult
 from collectors.hostkeys import KnownHosts
 from collectors.linux import LinuxCollector
 from collectors.local import LocalCollector
+from collectors.network.collector import NetmikoCollector
 from collectors.pack import Pack, builtin_pack
 from collectors.ssh import AuthMaterial, Endpoint
 from config.inventory import Device
 from config.loader import LoadedConfig
+from config.models import NETWORK_PLATFORMS
 from config.secrets import Redactor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PACKS = {"linux": "linux-standard", "local": "linux-standard"}
+DEFAULT_PACKS = {"linux": "linux-standard", "local": "linux-standard",
+                 **{p: f"{p}-standard" for p in NETWORK_PLATFORMS}}
 
 
 def select_devices(
@@ -121,6 +124,12 @@ class Inspector:
             if hop.credentials is None:
                 raise CredentialError(f"jump host {hop.name}: no credential set configured")
             jump = (self._endpoint(hop), self._credential(hop.credentials))
+        if device.platform in NETWORK_PLATFORMS:
+            return NetmikoCollector(
+                self._endpoint(device), device.platform, self._credential(device.credentials),
+                self._hosts(), self.settings, self._pack(device.platform), self.redactor,
+                jump=jump, mask_config_secrets=self.loaded.config.config_history.mask_secrets,
+            )
         return LinuxCollector(
             self._endpoint(device), self._credential(device.credentials), self._hosts(),
             self.settings, self._pack(device.platform), self.redactor, jump=jump,
@@ -162,7 +171,7 @@ class Inspector:
             state=device_state(checks), reachable=True, started_at=outcome.started_at,
             finished_at=outcome.finished_at, pack=outcome.pack, facts=outcome.facts,
             checks=checks, item_errors=outcome.item_errors, raw=outcome.raw,
-            transcript=outcome.transcript,
+            transcript=outcome.transcript, config=outcome.config,
         )
 
     def _learn_secrets(self) -> None:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from checks.model import State
-from collectors.facts import HostFacts
+from collectors.facts import Component, Hardware, HostFacts
+from config.models import NETWORK_PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Context:
     facts: HostFacts
     previous: Previous | None
     now: datetime
+    #: what the asset register (the inventory) says the hardware is
+    register: Hardware | None = None
 
 
 Measure = Callable[[Context], list[Measurement] | None]
@@ -51,6 +54,11 @@ class CheckSpec:
     unit: str | None = None
     warn: float | None = None
     crit: float | None = None
+    #: platforms whose pack reads the facts from other items (e.g. Arista memory: version)
+    platform_evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def evidence_for(self, platform: str) -> tuple[str, ...]:
+        return dict(self.platform_evidence).get(platform, self.evidence)
 
 
 def _pct(ratio: float) -> float:
@@ -172,6 +180,177 @@ def _reboot(ctx: Context) -> list[Measurement] | None:
                         f"(up since {boot:%Y-%m-%d %H:%M} UTC)", State.OK)]
 
 
+# -- network devices (and any host whose facts carry the same fields) -----------------------
+
+
+def _temperature(ctx: Context) -> list[Measurement] | None:
+    env = ctx.facts.environment
+    if env is None or not env.temperatures:
+        return None
+    out = []
+    for sensor in env.temperatures:
+        words = f" ({sensor.status})" if sensor.status else ""
+        if sensor.ok is False:
+            out.append(Measurement(sensor.name, sensor.celsius,
+                                   f"{sensor.name}: the device raises an alarm{words}"
+                                   + (f" at {sensor.celsius:g} °C" if sensor.celsius is not None
+                                      else ""), State.CRIT))
+        elif sensor.celsius is not None:
+            out.append(Measurement(sensor.name, sensor.celsius,
+                                   f"{sensor.name} {sensor.celsius:g} °C{words}"))
+    return out or None
+
+
+def _components(kind: str, parts: list[Component] | None) -> list[Measurement] | None:
+    if parts is None:
+        return None
+    failed = [p for p in parts if p.ok is False]
+    if failed:
+        return [Measurement(p.name, p.status, f"{kind} {p.name} has failed: {p.status}",
+                            State.CRIT) for p in failed]
+    working = sum(1 for p in parts if p.ok)
+    absent = len(parts) - working
+    return [Measurement(None, working, f"{working} {kind}(s) working"
+                        + (f", {absent} slot(s) empty or not reporting" if absent else ""),
+                        State.OK)]
+
+
+def _fans(ctx: Context) -> list[Measurement] | None:
+    env = ctx.facts.environment
+    return _components("fan", env.fans) if env else None
+
+
+def _power(ctx: Context) -> list[Measurement] | None:
+    env = ctx.facts.environment
+    return _components("power supply", env.power_supplies) if env else None
+
+
+def _interface_errors(ctx: Context) -> list[Measurement] | None:
+    """Error counters that grew since the last inspection (counters are cumulative)."""
+    now = ctx.facts.interfaces
+    if now is None:
+        return None
+    before = ctx.previous.facts.interfaces if ctx.previous else None
+    if before is None:
+        return [Measurement(None, 0, "first inspection: interface error counters recorded as "
+                            "the baseline", State.OK)]
+    old = {i.name: i for i in before}
+    grown = []
+    for iface in now:
+        prev = old.get(iface.name)
+        if prev is None:
+            continue
+        deltas = {}
+        for field, label in (("rx_errors", "input errors"), ("tx_errors", "output errors"),
+                             ("crc_errors", "CRC")):
+            a, b = getattr(iface, field), getattr(prev, field)
+            if a is None or b is None:
+                continue
+            # A counter lower than before was cleared or the device restarted: count from zero.
+            deltas[label] = a - b if a >= b else a
+        total = deltas.get("input errors", deltas.get("CRC", 0)) + deltas.get("output errors", 0)
+        if total > 0:
+            detail = ", ".join(f"+{v} {k}" for k, v in deltas.items() if v)
+            grown.append(Measurement(iface.name, total,
+                                     f"{iface.name}: {detail} since the last inspection"))
+    if not grown:
+        return [Measurement(None, 0, f"no error counter grew on {len(now)} interface(s) since "
+                            "the last inspection", State.OK)]
+    return grown
+
+
+def _interface_down(ctx: Context) -> list[Measurement] | None:
+    now = ctx.facts.interfaces
+    if now is None:
+        return None
+    before = ctx.previous.facts.interfaces if ctx.previous else None
+    if before is None:
+        return [Measurement(None, "baseline", "first inspection: interface states recorded",
+                            State.OK)]
+    was_up = {i.name for i in before if i.oper_up}
+    went_down = [i for i in now if i.name in was_up and i.oper_up is False]
+    if not went_down:
+        return [Measurement(None, "none", "no interface went down since the last inspection",
+                            State.OK)]
+    out = []
+    for iface in went_down:
+        why = ("administratively shut down" if iface.admin_up is False
+               else "link or protocol down")
+        desc = f" ({iface.description})" if iface.description else ""
+        out.append(Measurement(iface.name, "down", f"{iface.name}{desc} was up at the last "
+                               f"inspection and is now down: {why}",
+                               State.OK if iface.admin_up is False else State.WARN))
+    return out
+
+
+def _bgp(ctx: Context) -> list[Measurement] | None:
+    peers = ctx.facts.bgp_neighbors
+    if not peers:
+        return None
+    return [Measurement(
+        f"{p.vrf}/{p.peer}" if p.vrf and p.vrf != "default" else p.peer, p.state,
+        f"BGP neighbour {p.peer}" + (f" (AS {p.remote_as})" if p.remote_as else "")
+        + (f" is established, {p.prefixes_received} prefixes received"
+           if p.established and p.prefixes_received is not None
+           else " is established" if p.established else f" is not established: {p.state}"),
+        State.OK if p.established else State.CRIT) for p in peers]
+
+
+def _ospf(ctx: Context) -> list[Measurement] | None:
+    peers = ctx.facts.ospf_neighbors
+    if not peers:
+        return None
+    return [Measurement(
+        p.neighbor_id, p.state,
+        f"OSPF neighbour {p.neighbor_id}" + (f" on {p.interface}" if p.interface else "")
+        + (f" is {p.state}" if p.healthy else f" is stuck in {p.state} (not FULL)"),
+        State.OK if p.healthy else State.CRIT) for p in peers]
+
+
+def _config_changed(ctx: Context) -> list[Measurement] | None:
+    """Informational: a change is reported, never judged (it may well be planned)."""
+    sha = ctx.facts.config_sha256
+    if sha is None:
+        return None
+    before = ctx.previous.facts.config_sha256 if ctx.previous else None
+    if before is None:
+        return [Measurement(None, "recorded", f"running configuration recorded "
+                            f"({ctx.facts.config_lines} lines); later changes will be shown",
+                            State.OK)]
+    if before == sha:
+        return [Measurement(None, "unchanged", "running configuration unchanged since the last "
+                            "inspection", State.OK)]
+    return [Measurement(None, "changed", "running configuration changed since the last "
+                        "inspection (see `xunjian configs diff`)", State.OK)]
+
+
+def _register(ctx: Context) -> list[Measurement] | None:
+    """Serial and model as collected, against the asset register (the inventory)."""
+    reg, hw = ctx.register, ctx.facts.hardware
+    if reg is None:
+        return []  # nothing registered to compare with
+    if hw is None:
+        return None
+    out = []
+    for field in ("serial", "model"):
+        expected, actual = getattr(reg, field), getattr(hw, field)
+        if not expected or not actual:
+            continue
+        if expected.strip().casefold() == actual.strip().casefold():
+            out.append(Measurement(field, actual, f"{field} {actual} matches the register",
+                                   State.OK))
+        else:
+            out.append(Measurement(field, actual, f"{field} is {actual}, but the register says "
+                                   f"{expected} (hardware replaced, or the register is out of "
+                                   "date)", State.WARN))
+    return out or None
+
+
+def _on_network(*items: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The same evidence items on every network platform."""
+    return tuple((platform, items) for platform in NETWORK_PLATFORMS)
+
+
 BUILTIN_CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in (
     CheckSpec("cpu", "CPU usage", ("cpu_usage",), _cpu, "%", 80, 95),
     CheckSpec("load", "Load per core", ("loadavg", "cpu_count"), _load, None, 1.5, 3.0),
@@ -182,12 +361,28 @@ BUILTIN_CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in (
     CheckSpec("readonly_fs", "Read-only filesystems", ("mounts",), _read_only),
     CheckSpec("failed_units", "Failed systemd units", ("failed_units",), _failed_units,
               None, 1, None),
-    CheckSpec("time_sync", "Time synchronisation", ("timesync",), _time_sync),
+    CheckSpec("time_sync", "Time synchronisation", ("timesync",), _time_sync,
+              platform_evidence=_on_network("ntp")),
     CheckSpec("clock_offset", "Clock offset", ("clock",), _clock_offset, "s", 1.0, 5.0),
     CheckSpec("zombies", "Zombie processes", ("processes",), _zombies, None, 5, 20),
     CheckSpec("log_errors", "Error log lines (24 h)", ("log_errors",), _log_errors,
               None, 50, 500),
-    CheckSpec("reboot", "Unexpected reboot", ("uptime",), _reboot),
+    CheckSpec("reboot", "Unexpected reboot", ("uptime",), _reboot,
+              platform_evidence=_on_network("version")),
+    CheckSpec("temperature", "Temperature and alarms", ("temperature", "environment"),
+              _temperature, "°C", 70, 85),
+    CheckSpec("fans", "Fans", ("fans", "environment"), _fans),
+    CheckSpec("power_supplies", "Power supplies", ("power", "environment"), _power),
+    CheckSpec("interface_errors", "Interface error growth", ("interfaces",), _interface_errors,
+              None, 10, 1000),
+    CheckSpec("interface_down", "Interface down since last inspection", ("interfaces",),
+              _interface_down),
+    CheckSpec("bgp_neighbors", "BGP neighbours", ("bgp",), _bgp),
+    CheckSpec("ospf_neighbors", "OSPF neighbours", ("ospf",), _ospf),
+    CheckSpec("config_changed", "Configuration changed (informational)", ("running_config",),
+              _config_changed),
+    CheckSpec("hardware_register", "Serial and model against the register",
+              ("version", "inventory", "hardware"), _register),
 )}
 
 #: produced by the runner, not by facts: a device that could not be inspected

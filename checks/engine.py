@@ -10,6 +10,7 @@ from datetime import date, datetime
 from checks.builtin import BUILTIN_CHECKS, UNREACHABLE, CheckSpec, Context, Measurement, Previous
 from checks.model import CheckResult, State
 from collectors.base import CollectResult
+from collectors.facts import Hardware
 from config.inventory import Device
 from config.models import CheckSettings, Waiver
 
@@ -45,18 +46,21 @@ def _judge(m: Measurement, warn: float | None, crit: float | None) -> State:
 
 def evaluate_check(
     spec: CheckSpec, settings: CheckSettings | None, ctx: Context,
-    item_errors: dict[str, str],
+    item_errors: dict[str, str], evidence: list[str] | None = None,
 ) -> list[CheckResult]:
+    """``evidence``: the items of the device's pack this check reads (default: all the spec
+    names); each result points at them, and they explain an UNKNOWN."""
     if settings is not None and settings.enabled is False:
         return []
+    evidence = list(spec.evidence) if evidence is None else evidence
     measurements = spec.measure(ctx)
     if measurements is None:
-        reasons = [f"{item}: {item_errors[item]}" for item in spec.evidence if item in item_errors]
+        reasons = [f"{item}: {item_errors[item]}" for item in evidence if item in item_errors]
         if not reasons:
             return []  # not applicable on this host (e.g. no systemd, no swap)
         return [CheckResult(check=spec.name, state=State.UNKNOWN, unit=spec.unit,
                             message="could not evaluate: " + "; ".join(reasons),
-                            evidence=list(spec.evidence))]
+                            evidence=evidence)]
     results = []
     for m in measurements:
         enabled, warn, crit = _thresholds(spec, settings, m.item)
@@ -68,7 +72,7 @@ def evaluate_check(
             check=spec.name, item=m.item, state=state, value=m.value,
             unit=spec.unit if numeric else None,
             warn=warn if numeric else None, crit=crit if numeric else None,
-            message=m.message, evidence=list(spec.evidence),
+            message=m.message, evidence=evidence,
         ))
     return results
 
@@ -77,11 +81,18 @@ def evaluate(
     device: Device, collected: CollectResult, previous: Previous | None, now: datetime,
     checks: Iterable[CheckSpec] = BUILTIN_CHECKS.values(),
 ) -> list[CheckResult]:
-    ctx = Context(collected.facts, previous, now)
+    register = None
+    if device.serial or device.model:
+        register = Hardware(vendor=device.vendor, model=device.model, serial=device.serial)
+    ctx = Context(collected.facts, previous, now, register)
+    # Evidence is what the device's pack actually ran (or tried to).
+    ran = {r.item for r in collected.raw} | set(collected.item_errors) if collected.raw else set()
     results: list[CheckResult] = []
     for spec in checks:
+        wanted = spec.evidence_for(device.platform)
+        evidence = [e for e in wanted if e in ran] if ran else list(wanted)
         results.extend(evaluate_check(spec, device.checks.get(spec.name), ctx,
-                                      collected.item_errors))
+                                      collected.item_errors, evidence))
     return results
 
 

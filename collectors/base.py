@@ -8,6 +8,7 @@ from typing import Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from collectors.facts import HostFacts
+from collectors.network.configs import ConfigSnapshot
 
 
 class RawOutput(BaseModel):
@@ -39,6 +40,8 @@ class CollectResult(BaseModel):
     #: the session transcript, secrets already redacted
     transcript: str | None = None
     pack: PackRef | None = None
+    #: network devices: the running configuration as it is stored (masked, noise dropped)
+    config: ConfigSnapshot | None = None
     started_at: datetime
     finished_at: datetime
 

@@ -1,4 +1,9 @@
-"""The normalised fact schema for hosts (local and Linux over SSH).
+"""The normalised fact schema, one for every platform: Linux hosts and network devices alike.
+
+The network part follows NAPALM's getters in spirit (``get_facts``, ``get_environment``,
+``get_interfaces_counters``, ``get_bgp_neighbors``): the same field means the same thing whichever
+vendor printed it, so one check (CPU, fans, BGP state) works across Cisco, Huawei, H3C, Juniper
+and Arista.
 
 Every field is optional: ``None`` means "not collected" (the command failed, its output was not
 understood, or the host does not have the feature). The reason lives in
@@ -33,13 +38,76 @@ class Filesystem(_Facts):
 
 
 class NetInterface(_Facts):
+    """Counters are since the device's last counter reset; ``None`` where not reported."""
+
     name: str
-    rx_bytes: int
-    tx_bytes: int
-    rx_errors: int
-    tx_errors: int
-    rx_dropped: int
-    tx_dropped: int
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
+    rx_errors: int | None = None
+    tx_errors: int | None = None
+    rx_dropped: int | None = None
+    tx_dropped: int | None = None
+    #: CRC / FCS errors (a subset of rx_errors on most platforms)
+    crc_errors: int | None = None
+    #: administratively enabled (not "shutdown" / "disable")
+    admin_up: bool | None = None
+    #: link and line protocol up
+    oper_up: bool | None = None
+    description: str | None = None
+
+
+class Module(_Facts):
+    """One entry of the device's hardware inventory (chassis, card, PSU, fan tray, optic)."""
+
+    name: str
+    description: str | None = None
+    #: product / part number (Cisco PID, Huawei BOM, Juniper part number)
+    part: str | None = None
+    serial: str | None = None
+
+
+class Component(_Facts):
+    """A fan or power supply as the device reports it."""
+
+    name: str
+    #: True: working; False: failed or faulty; None: absent or state not reported
+    ok: bool | None
+    #: the device's own words (``OK``, ``Normal``, ``Failed``, ``Not Present`` ...)
+    status: str
+
+
+class Sensor(_Facts):
+    name: str
+    celsius: float | None
+    #: the device's own verdict: False when it flags the sensor (alarm, critical, shutdown)
+    ok: bool | None = None
+    status: str | None = None
+
+
+class Environment(_Facts):
+    fans: list[Component] | None = None
+    power_supplies: list[Component] | None = None
+    temperatures: list[Sensor] | None = None
+
+
+class BgpNeighbor(_Facts):
+    peer: str
+    remote_as: str | None = None
+    vrf: str | None = None
+    #: the device's word for the session state (Established, Idle, Active, Connect ...)
+    state: str
+    established: bool
+    prefixes_received: int | None = None
+
+
+class OspfNeighbor(_Facts):
+    neighbor_id: str
+    address: str | None = None
+    interface: str | None = None
+    #: the device's word (FULL/DR, 2WAY/DROTHER, Init, ExStart ...)
+    state: str
+    #: True when the adjacency is where it should settle (FULL, or 2-Way between DROTHERs)
+    healthy: bool
 
 
 class ProcessInfo(_Facts):
@@ -99,3 +167,13 @@ class HostFacts(_Facts):
     hardware: Hardware | None = None
     interfaces: list[NetInterface] | None = None
     top_processes: list[ProcessInfo] | None = None
+
+    # -- network devices --------------------------------------------------------------------
+    #: hardware inventory with every serial number (chassis first where the device says so)
+    modules: list[Module] | None = None
+    environment: Environment | None = None
+    bgp_neighbors: list[BgpNeighbor] | None = None
+    ospf_neighbors: list[OspfNeighbor] | None = None
+    #: SHA-256 of the running configuration as stored (secrets masked, noise filtered)
+    config_sha256: str | None = None
+    config_lines: int | None = None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.errors import PolicyError
+from collectors.cli_policy import CLI_POLICIES, check_cli_command
 
 # Shell syntax that could chain, redirect or substitute. '|' is handled per segment.
 # Braces too: where sh is bash, `ip {link,set,eth0,down}` expands into a different command.
@@ -135,6 +136,9 @@ def _check_segment(allowlist: dict[str, ProgramRule], segment: str, command: str
 
 def check_command(platform: str, command: str) -> None:
     """Raise :class:`PolicyError` unless ``command`` is read-only for ``platform``."""
+    if platform in CLI_POLICIES:
+        check_cli_command(CLI_POLICIES[platform], command)
+        return
     allowlist = POLICIES.get(platform)
     if allowlist is None:
         raise PolicyError(f"refused {command!r}: no read-only policy for platform {platform!r}")

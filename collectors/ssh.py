@@ -47,6 +47,8 @@ class AuthMaterial:
         self.name = credential.name
         self.username = credential.username
         self._password = credential.password
+        #: the enable secret of network devices (never logged; netmiko masks it in its logs)
+        self.secret = credential.secret
         self.pkey: paramiko.PKey | None = None
         if credential.key_file:
             passphrase = (credential.passphrase.get_secret_value().encode()

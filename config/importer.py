@@ -93,8 +93,8 @@ _LINUX_WORDS = (
     "统信", "uos", "openeuler", "euleros", "suse", "rocky", "anolis", "龙蜥", "fedora",
 )
 
-#: network vendors → the platform they become. A row mapped here is imported once its platform
-#: is in ``config.models.PLATFORMS``; until then it is reported as "not supported yet".
+#: network vendors → the platform they become (the vendor's mainstream OS; a Cisco Nexus or an
+#: H3C on Comware 5 needs an explicit platform column)
 _NETWORK_PLATFORMS = {
     "huawei": "huawei_vrp", "华为": "huawei_vrp",
     "h3c": "hp_comware", "新华三": "hp_comware", "华三": "hp_comware",
@@ -404,17 +404,9 @@ class _RowReader:
                 return None, (f"{self.label('platform')}: {given!r} is not recognised: "
                               f"supported: {_supported()} (OS names such as CentOS, Ubuntu, "
                               "麒麟 or 统信 UOS count as linux)")
-            if platform not in PLATFORMS:
-                return None, f"platform {given!r} is not supported yet: supported: {_supported()}"
             return platform, None
         platform = _platform_for(vendor) if vendor else None
-        if platform is None:
-            return self.default_platform, None
-        if platform not in PLATFORMS:
-            return None, (f"vendor {vendor!r} makes network devices (platform {platform}), "
-                          f"which are not supported yet: supported: {_supported()}; if this "
-                          "row is a server, give it a platform column saying linux")
-        return platform, None
+        return (platform or self.default_platform), None
 
     def describe(self, err: ErrorDetails) -> str:
         """A pydantic error as 'column: what is wrong'."""

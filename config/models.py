@@ -14,8 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-PLATFORMS = ("linux", "local")
-Platform = Literal["linux", "local"]
+#: network platforms use netmiko's device_type names
+NETWORK_PLATFORMS = (
+    "cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos", "arista_eos")
+PLATFORMS = ("linux", "local", *NETWORK_PLATFORMS)
+Platform = Literal[
+    "linux", "local",
+    "cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos", "arista_eos",
+]
 
 # Business level 1 is the most critical. Spreadsheets write it many ways; all map to 1–4.
 _LEVEL_ALIASES = {
@@ -74,6 +80,9 @@ class CredentialConfig(_Model):
     key_file: Path | None = None
     passphrase_env: str | None = None
     passphrase_file: Path | None = None
+    #: network devices: the enable secret (Cisco IOS, Arista EOS) for privileged show commands
+    secret_env: str | None = None
+    secret_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -93,6 +102,8 @@ class CredentialConfig(_Model):
             raise ValueError("give password_env or password_file, not both")
         if self.passphrase_env and self.passphrase_file:
             raise ValueError("give passphrase_env or passphrase_file, not both")
+        if self.secret_env and self.secret_file:
+            raise ValueError("give secret_env or secret_file, not both")
         if (self.passphrase_env or self.passphrase_file) and not self.key_file:
             raise ValueError("a passphrase needs a key_file")
         return self
@@ -152,6 +163,14 @@ class StoreSettings(_Model):
     data_dir: Path | None = None
 
 
+class ConfigHistorySettings(_Model):
+    """Running configurations of network devices, kept with every inspection."""
+
+    #: replace secrets (enable secrets, password hashes, SNMP communities, keys) with <masked>
+    #: in stored configs, raw outputs and transcripts
+    mask_secrets: bool = True
+
+
 class Waiver(_Model):
     """An accepted finding: reported as waived until ``expires``, then it counts again."""
 
@@ -174,6 +193,7 @@ class XunjianConfig(_Model):
     version: Literal[1] = 1
     store: StoreSettings = Field(default_factory=StoreSettings)
     ssh: SshSettings = Field(default_factory=SshSettings)
+    config_history: ConfigHistorySettings = Field(default_factory=ConfigHistorySettings)
     credentials: dict[str, CredentialConfig] = Field(default_factory=dict)
     defaults: InheritableFields = Field(default_factory=InheritableFields)
     groups: dict[str, GroupConfig] = Field(default_factory=dict)

@@ -28,9 +28,12 @@ class ResolvedCredential:
     password: SecretStr | None
     key_file: Path | None
     passphrase: SecretStr | None
+    #: the enable secret of network devices
+    secret: SecretStr | None = None
 
     def secret_values(self) -> list[str]:
-        return [s.get_secret_value() for s in (self.password, self.passphrase) if s is not None]
+        return [s.get_secret_value() for s in (self.password, self.passphrase, self.secret)
+                if s is not None]
 
 
 def _read_secret(
@@ -77,7 +80,8 @@ def resolve_credential(
     passphrase = _read_secret(
         name, "key passphrase", cred.passphrase_env, cred.passphrase_file, env, base
     )
-    return ResolvedCredential(name, cred.username, password, key_file, passphrase)
+    secret = _read_secret(name, "enable secret", cred.secret_env, cred.secret_file, env, base)
+    return ResolvedCredential(name, cred.username, password, key_file, passphrase, secret)
 
 
 class Redactor:

@@ -111,3 +111,27 @@ class RawOutputRow(Base):
     output: Mapped[bytes] = mapped_column(LargeBinary)
 
     result: Mapped[DeviceResultRow] = relationship(back_populates="raw_outputs")
+
+
+class ConfigVersion(Base):
+    """A network device's running configuration, stored when it differs from the last one
+    (secrets masked, oscillating lines dropped), with the unified diff against that one."""
+
+    __tablename__ = "config_versions"
+    __table_args__ = (Index("ix_config_versions_device_collected", "device", "collected_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device: Mapped[str] = mapped_column(String(128))
+    result_id: Mapped[int] = mapped_column(
+        ForeignKey("device_results.id", ondelete="CASCADE"), index=True)
+    collected_at: Mapped[datetime]
+    sha256: Mapped[str] = mapped_column(String(64))
+    lines: Mapped[int]
+    masked: Mapped[bool]
+    #: zlib-compressed
+    text: Mapped[bytes] = mapped_column(LargeBinary)
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("config_versions.id"))
+    #: zlib-compressed unified diff against ``previous_id``; None for the first version
+    diff: Mapped[bytes | None] = mapped_column(LargeBinary)
+    added: Mapped[int]
+    removed: Mapped[int]

@@ -11,6 +11,7 @@ import os
 import socket
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -27,11 +28,19 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from agent.errors import StoreError
 from agent.results import DeviceResult
-from agent.store.schema import CheckRow, DeviceResultRow, DeviceRow, RawOutputRow, Run
+from agent.store.schema import (
+    CheckRow,
+    ConfigVersion,
+    DeviceResultRow,
+    DeviceRow,
+    RawOutputRow,
+    Run,
+)
 from checks.builtin import Previous
 from checks.model import CheckResult, State
 from collectors.base import PackRef, RawOutput
 from collectors.facts import HostFacts
+from collectors.network.configs import ConfigSnapshot, diff
 from config.inventory import Device
 
 DATA_DIR_ENV = "XUNJIAN_DATA_DIR"
@@ -183,10 +192,46 @@ class Store:
                           [_check_values(c) | {"result_id": row.id} for c in result.checks])
             if raw:
                 s.execute(insert(RawOutputRow), [r | {"result_id": row.id} for r in raw])
+            if result.config is not None:
+                self._save_config(s, row, result.config)
             s.merge(DeviceRow(name=device.name, address=device.address,
                               platform=device.platform, meta=meta,
                               updated_at=datetime.now(UTC)))
             return row.id
+
+    def _save_config(self, s: Session, row: DeviceResultRow, config: ConfigSnapshot) -> None:
+        """Keep a new config version only when it differs from the device's latest one."""
+        latest = s.scalars(select(ConfigVersion).where(ConfigVersion.device == row.device)
+                           .order_by(ConfigVersion.collected_at.desc(), ConfigVersion.id.desc())
+                           .limit(1)).first()
+        if latest is not None and latest.sha256 == config.sha256:
+            return
+        change = None
+        if latest is not None:
+            before = f"{_aware(latest.collected_at):%Y-%m-%d %H:%M} UTC"
+            change = diff(_decompress(latest.text) or "", config.text,
+                          f"{row.device} version {latest.id} ({before})",
+                          f"{row.device} now ({row.finished_at:%Y-%m-%d %H:%M} UTC)")
+        s.add(ConfigVersion(
+            device=row.device, result_id=row.id, collected_at=row.finished_at,
+            sha256=config.sha256, lines=config.lines, masked=config.masked,
+            text=_compress(config.text), previous_id=latest.id if latest else None,
+            diff=_compress(change.text) if change else None,
+            added=change.added if change else config.lines, removed=change.removed if change else 0,
+        ))
+
+    def config_versions(self, device: str, limit: int = 50) -> list[StoredConfig]:
+        """The device's config history, newest first (text and diff included)."""
+        with _storing("reading config history", self.url), self._session() as s:
+            rows = s.scalars(select(ConfigVersion).where(ConfigVersion.device == device)
+                             .order_by(ConfigVersion.collected_at.desc(),
+                                       ConfigVersion.id.desc()).limit(limit)).all()
+            return [_to_config(r) for r in rows]
+
+    def config_version(self, version_id: int) -> StoredConfig | None:
+        with _storing("reading config history", self.url), self._session() as s:
+            row = s.get(ConfigVersion, version_id)
+            return _to_config(row) if row else None
 
     def previous(self, device: str, before_run: int | None = None) -> Previous | None:
         """Facts of the device's latest reachable inspection (before ``before_run``)."""
@@ -228,6 +273,30 @@ class Store:
         with self._session() as s:
             return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
                     for t in (Run, DeviceRow, DeviceResultRow, CheckRow, RawOutputRow)}
+
+
+@dataclass(frozen=True)
+class StoredConfig:
+    id: int
+    device: str
+    result_id: int
+    collected_at: datetime
+    sha256: str
+    lines: int
+    masked: bool
+    text: str
+    previous_id: int | None
+    diff: str | None
+    added: int
+    removed: int
+
+
+def _to_config(row: ConfigVersion) -> StoredConfig:
+    return StoredConfig(
+        id=row.id, device=row.device, result_id=row.result_id,
+        collected_at=_aware(row.collected_at), sha256=row.sha256, lines=row.lines,
+        masked=row.masked, text=_decompress(row.text) or "", previous_id=row.previous_id,
+        diff=_decompress(row.diff), added=row.added, removed=row.removed)
 
 
 def _pid_alive(pid: int) -> bool:

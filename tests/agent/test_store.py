@@ -9,10 +9,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.script import ScriptDirectory
 from support.builders import DEVICE, make_result
 
 from agent.errors import StoreError
 from agent.store import Store
+from agent.store.store import _alembic_config
 from checks.model import State
 from collectors.base import PackRef
 
@@ -71,7 +73,8 @@ def test_reopening_does_not_migrate_again_and_keeps_data(tmp_path) -> None:
     assert again.counts()["device_results"] == 1
     with sqlite3.connect(tmp_path / "xunjian.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0001"
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head
     again.close()
 
 

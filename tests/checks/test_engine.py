@@ -82,6 +82,8 @@ def test_builtin_checks_and_names() -> None:
     assert list(BUILTIN_CHECKS) == [
         "cpu", "load", "memory", "swap", "filesystem", "inodes", "readonly_fs", "failed_units",
         "time_sync", "clock_offset", "zombies", "log_errors", "reboot",
+        "temperature", "fans", "power_supplies", "interface_errors", "interface_down",
+        "bgp_neighbors", "ospf_neighbors", "config_changed", "hardware_register",
     ]
     assert (*BUILTIN_CHECKS, "reachable") == CHECK_NAMES
     assert UNREACHABLE == "reachable"

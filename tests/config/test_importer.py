@@ -19,7 +19,8 @@ LEVEL_HELP = (
     "use 1–4 (1 = most critical) or one of critical/high/medium/low, "
     "核心/重要/一般/次要, 一级/二级/三级/四级"
 )
-SUPPORTED = "supported: linux, local"
+SUPPORTED = ("supported: linux, local, cisco_ios, cisco_nxos, huawei_vrp, hp_comware, "
+             "juniper_junos, arista_eos")
 
 
 def dev(**fields: object) -> DeviceConfig:
@@ -97,13 +98,13 @@ def test_chinese_gbk_csv() -> None:
             model="PowerEdge R730", serial="7XK2M42", location="北京亦庄机房 C02-08",
             business_system="OA办公系统", business_level=3, owner="王芳",
             warranty_end=date(2025, 6, 30)),
+        # the vendor makes the core switch a Huawei VRP device
+        dev(name="bj-core-sw-01", address="192.168.1.1", port=22, platform="huawei_vrp",
+            vendor="华为", model="CE6881-48S6CQ", serial="2102351234",
+            location="北京亦庄机房 A01-01", business_system="核心网络", business_level=1,
+            owner="赵强", warranty_end=date(2027, 12, 31)),
     ]
-    # the core switch is a network device: reported, not dropped silently
-    assert result.problems == [
-        RowProblem(6, "vendor '华为' makes network devices (platform huawei_vrp), which are not "
-                      f"supported yet: {SUPPORTED}; if this row is a server, give it a platform "
-                      "column saying linux"),
-    ]
+    assert result.problems == []
 
 
 def test_utf8_bom_semicolon_csv() -> None:
@@ -123,6 +124,9 @@ def test_problem_rows() -> None:
     assert result.devices == [
         dev(name="ok-01", address="10.1.0.1", port=22, platform="linux", business_level=1,
             warranty_end=date(2027, 1, 1)),
+        # network devices, by vendor and by platform word
+        dev(name="sw-01", address="10.1.0.10", platform="huawei_vrp", vendor="Huawei"),
+        dev(name="sw-02", address="10.1.0.11", platform="huawei_vrp"),
         dev(name="ok-02", address="10.1.0.15", port=22, platform="linux", business_level=3,
             warranty_end=date(2027, 3, 31)),
     ]
@@ -138,10 +142,6 @@ def test_problem_rows() -> None:
                       "cannot (use - or _ instead)"),
         RowProblem(10, f"platform: 'Windows Server 2019' is not recognised: {SUPPORTED} "
                        "(OS names such as CentOS, Ubuntu, 麒麟 or 统信 UOS count as linux)"),
-        RowProblem(11, "vendor 'Huawei' makes network devices (platform huawei_vrp), which are "
-                       f"not supported yet: {SUPPORTED}; if this row is a server, give it a "
-                       "platform column saying linux"),
-        RowProblem(12, f"platform 'huawei' is not supported yet: {SUPPORTED}"),
         RowProblem(13, "port: 'ssh' is not a whole number"),
         RowProblem(14, "warranty end: '2027-13-01' is not a date: use 2027-03-31, 2027/3/31 "
                        "or 2027.03.31"),
@@ -336,16 +336,14 @@ def test_platform_words(tmp_path: Path, cell: str, platform: str) -> None:
     assert result.devices[0].platform == platform
 
 
-@pytest.mark.parametrize(("cell", "future"), [
+@pytest.mark.parametrize(("cell", "platform"), [
     ("Huawei", "huawei_vrp"), ("H3C", "hp_comware"), ("新华三", "hp_comware"),
     ("Cisco", "cisco_ios"), ("Juniper", "juniper_junos"), ("Arista", "arista_eos"),
 ])
-def test_network_vendors_are_reported(tmp_path: Path, cell: str, future: str) -> None:
+def test_network_vendors_map_to_their_platform(tmp_path: Path, cell: str, platform: str) -> None:
     result = import_inventory(write_csv(tmp_path, f"name,ip,厂商\nsw,10.0.0.1,{cell}\n"))
-    assert result.devices == []
-    assert result.problems == [RowProblem(
-        2, f"vendor {cell!r} makes network devices (platform {future}), which are not supported "
-           f"yet: {SUPPORTED}; if this row is a server, give it a platform column saying linux")]
+    assert result.problems == []
+    assert [d.platform for d in result.devices] == [platform]
 
 
 def test_default_platform(tmp_path: Path) -> None:
@@ -353,8 +351,8 @@ def test_default_platform(tmp_path: Path) -> None:
                               default_platform="local")
     assert result.devices == [dev(name="me", address="localhost", platform="local",
                                   vendor="Dell")]
-    with pytest.raises(InventoryImportError, match="default platform 'huawei_vrp'"):
-        import_inventory(write_csv(tmp_path, "name\nx\n"), default_platform="huawei_vrp")
+    with pytest.raises(InventoryImportError, match="default platform 'windows'"):
+        import_inventory(write_csv(tmp_path, "name\nx\n"), default_platform="windows")
 
 
 def test_only_an_address_column(tmp_path: Path) -> None:

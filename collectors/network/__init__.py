@@ -1,0 +1,1 @@
+"""Network devices: netmiko sessions, per-platform parsers and the normalised facts they give."""

@@ -1,0 +1,262 @@
+"""The network collector: one netmiko session per device, the pack's commands one by one.
+
+The SSH connection itself is opened by :mod:`collectors.ssh` — the same code as for Linux hosts,
+so retries with backoff, host key verification (strict or TOFU), jump hosts and error messages
+are identical — and handed to netmiko, which then only does what it is good at: prompts, enable,
+paging and reading each command's output.
+
+Every command is checked against the approved pack *and* the read-only policy immediately before
+it is written to the device. The transcript (netmiko's session log) and the raw outputs have
+secrets redacted and configuration secrets masked before they leave this module.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paramiko
+from netmiko import BaseConnection, ConnectHandler
+from netmiko.exceptions import NetmikoBaseException, ReadTimeout
+
+from agent.errors import CollectionError, PolicyError, SessionDroppedError
+from collectors.base import CollectResult, PackRef, RawOutput
+from collectors.hostkeys import KnownHosts
+from collectors.network.configs import ConfigSnapshot, mask_secrets, snapshot
+from collectors.network.parsing import normalise
+from collectors.network.platforms import RUNNING_CONFIG, parsers_for
+from collectors.pack import Pack, PackItem
+from collectors.policy import check_command
+from collectors.ssh import AuthMaterial, Endpoint, open_transport
+from config.models import SshSettings
+from config.secrets import Redactor
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+
+# What netmiko's drivers send on their own during session preparation (documented for the
+# read-only guarantee: these change only the session's terminal, never the device).
+SESSION_COMMANDS = {
+    "cisco_ios": ("terminal width 511", "terminal length 0"),
+    "cisco_nxos": ("terminal width 511", "terminal length 0"),
+    "arista_eos": ("terminal width 511", "terminal length 0"),
+    "huawei_vrp": ("screen-length 0 temporary",),
+    "hp_comware": ("screen-length disable",),
+    "juniper_junos": ("set cli screen-width 511", "set cli screen-length 0",
+                      "set cli complete-on-space off"),
+}
+
+
+# Platforms with a privileged "enable" mode that the enable secret unlocks.
+_ENABLE_PLATFORMS = frozenset({"cisco_ios", "cisco_nxos", "arista_eos"})
+
+
+class _Preconnected(paramiko.SSHClient):
+    """Hands netmiko a transport that is already connected, verified and authenticated."""
+
+    def __init__(self, transport: paramiko.Transport) -> None:
+        super().__init__()
+        self._transport = transport
+
+    def connect(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class NetmikoCollector:
+    def __init__(
+        self, endpoint: Endpoint, platform: str, auth: AuthMaterial, known_hosts: KnownHosts,
+        settings: SshSettings, pack: Pack, redactor: Redactor, *,
+        jump: tuple[Endpoint, AuthMaterial] | None = None, mask_config_secrets: bool = True,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.endpoint = endpoint
+        self.platform = platform
+        self.auth = auth
+        self.known_hosts = known_hosts
+        self.settings = settings
+        self.pack = pack
+        self.redact = redactor
+        self.jump = jump
+        self.mask = mask_config_secrets
+        self.clock = clock
+        self._approved = {item.command for item in pack.items}
+
+    # -- the session ------------------------------------------------------------------------
+
+    def collect(self) -> CollectResult:
+        started = datetime.now(UTC)
+        deadline = self.clock() + self.settings.host_timeout
+        session_log = io.BytesIO()
+        jump_transport: paramiko.Transport | None = None
+        transport: paramiko.Transport | None = None
+        conn: BaseConnection | None = None
+        outputs: dict[str, str] = {}
+        raw: list[RawOutput] = []
+        errors: dict[str, str] = {}
+        try:
+            if self.jump:
+                hop, hop_auth = self.jump
+                jump_transport = open_transport(hop, hop_auth, self.known_hosts, self.settings)
+            transport = open_transport(
+                self.endpoint, self.auth, self.known_hosts, self.settings, via=jump_transport)
+            conn = self._prepare(transport, session_log)
+            self._run_items(conn, deadline, outputs, raw, errors)
+        except CollectionError as exc:
+            exc.transcript = self._transcript(session_log, started, str(exc))
+            raise
+        finally:
+            if conn is not None:
+                _quietly(conn.disconnect)
+            if transport is not None:
+                transport.close()
+            if jump_transport is not None:
+                jump_transport.close()
+        return self._result(outputs, raw, errors, session_log, started)
+
+    def _prepare(self, transport: paramiko.Transport, session_log: io.BytesIO
+                 ) -> BaseConnection:
+        secret = self.auth.secret.get_secret_value() if self.auth.secret else ""
+        try:
+            conn = ConnectHandler(
+                device_type=self.platform, host=self.endpoint.address, port=self.endpoint.port,
+                username=self.auth.username, password="", secret=secret,
+                auto_connect=False, session_log=session_log, fast_cli=True,
+                conn_timeout=self.settings.connect_timeout,
+                banner_timeout=self.settings.connect_timeout,
+                auth_timeout=self.settings.connect_timeout,
+                read_timeout_override=None,
+            )
+            conn._build_ssh_client = lambda: _Preconnected(transport)  # type: ignore[method-assign]
+            conn._open()
+            if secret and self.platform in _ENABLE_PLATFORMS and not conn.check_enable_mode():
+                conn.enable()
+        except (NetmikoBaseException, ValueError, OSError, EOFError,
+                paramiko.SSHException) as exc:
+            raise CollectionError(
+                f"{self.endpoint}: logged in, but the CLI did not respond as a "
+                f"{self.platform} device does ({_short(exc)}). Check the platform in the "
+                "inventory, and that the account lands in the CLI (no menu or banner prompt)"
+            ) from exc
+        return conn
+
+    def _run_items(
+        self, conn: BaseConnection, deadline: float, outputs: dict[str, str],
+        raw: list[RawOutput], errors: dict[str, str],
+    ) -> None:
+        items = list(self.pack.items)
+        for index, item in enumerate(items):
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                for rest in items[index:]:
+                    errors[rest.id] = (f"not run: the device's time budget of "
+                                       f"{self.settings.host_timeout:g} s (ssh.host_timeout) "
+                                       "ran out")
+                return
+            try:
+                text, seconds = self._send(conn, item, remaining)
+            except ReadTimeout:
+                errors[item.id] = (
+                    f"`{item.command}` did not return to the prompt within "
+                    f"{min(self._timeout(item), remaining):g} s (paging that never ends, a "
+                    "stalled device or an unexpected prompt); output so far is in the transcript")
+                for rest in items[index + 1:]:
+                    errors[rest.id] = f"not run: the session was abandoned after {item.id}"
+                return
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                errors[item.id] = (f"the connection dropped during `{item.command}` "
+                                   f"({_short(exc)}); partial output is in the transcript")
+                for rest in items[index + 1:]:
+                    errors[rest.id] = f"not run: the connection dropped during {item.id}"
+                if not raw:
+                    raise SessionDroppedError(
+                        f"{self.endpoint}: the connection dropped before any command completed"
+                    ) from exc
+                return
+            truncated = len(text.encode()) > self.settings.max_output_bytes
+            if truncated:
+                text = text.encode()[: self.settings.max_output_bytes].decode(errors="ignore")
+                errors[item.id] = (f"output of `{item.command}` exceeded "
+                                   f"{self.settings.max_output_bytes} bytes; truncated")
+            text = self._scrub(text)
+            outputs[item.id] = text
+            raw.append(RawOutput(item=item.id, command=item.command, output=text,
+                                 exit_code=None, duration_seconds=round(seconds, 3),
+                                 truncated=truncated))
+
+    def _timeout(self, item: PackItem) -> float:
+        return item.timeout or self.settings.command_timeout
+
+    def _send(self, conn: BaseConnection, item: PackItem, remaining: float
+              ) -> tuple[str, float]:
+        self.guard(item.command)
+        t0 = self.clock()
+        output = conn.send_command(
+            item.command, read_timeout=min(self._timeout(item), remaining),
+            strip_prompt=True, strip_command=True)
+        return str(output), self.clock() - t0
+
+    def guard(self, command: str) -> None:
+        """The last gate before a command reaches the device: in the approved pack, and
+        read-only by the platform's policy. Raises :class:`PolicyError` otherwise."""
+        if command not in self._approved:
+            raise PolicyError(f"refused {command!r}: not in the approved pack "
+                              f"{self.pack.name} {self.pack.version}")
+        check_command(self.platform, command)
+
+    # -- results ----------------------------------------------------------------------------
+
+    def _scrub(self, text: str) -> str:
+        text = self.redact(text)
+        return mask_secrets(text) if self.mask else text
+
+    def _result(
+        self, outputs: dict[str, str], raw: list[RawOutput], errors: dict[str, str],
+        session_log: io.BytesIO, started: datetime,
+    ) -> CollectResult:
+        facts, parse_errors = normalise(parsers_for(self.platform), outputs)
+        for item_id, reason in parse_errors.items():
+            errors.setdefault(item_id, reason)
+        if facts.uptime_seconds is not None and facts.boot_time is None:
+            boot = started - timedelta(seconds=facts.uptime_seconds)
+            facts = facts.model_copy(update={"boot_time": boot.replace(microsecond=0)})
+        config: ConfigSnapshot | None = None
+        if RUNNING_CONFIG in outputs and RUNNING_CONFIG not in errors:
+            config = snapshot(outputs[RUNNING_CONFIG], mask=self.mask)
+            facts = facts.model_copy(update={"config_sha256": config.sha256,
+                                             "config_lines": config.lines})
+        return CollectResult(
+            facts=facts, raw=raw, item_errors=errors,
+            transcript=self._transcript(session_log, started, None), config=config,
+            pack=PackRef(name=self.pack.name, version=self.pack.version,
+                         content_hash=self.pack.content_hash),
+            started_at=started, finished_at=datetime.now(UTC),
+        )
+
+    def _transcript(self, session_log: io.BytesIO, started: datetime, failure: str | None
+                    ) -> str:
+        body = session_log.getvalue().decode("utf-8", errors="replace").replace("\r\n", "\n")
+        header = [
+            "# xunjian session transcript",
+            f"# device: {self.endpoint} platform: {self.platform} user: {self.auth.username}"
+            + (f" via {self.jump[0]}" if self.jump else ""),
+            f"# pack: {self.pack.name} {self.pack.version} sha256:{self.pack.content_hash}",
+            f"# started: {started.isoformat()}",
+        ]
+        footer = f"# finished: {datetime.now(UTC).isoformat()} {failure or 'completed'}"
+        return self._scrub("\n".join([*header, body.rstrip("\n"), footer]) + "\n")
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception as exc:  # closing a broken session must not hide the real outcome
+        log.debug("ignored error while closing a session: %s", exc)

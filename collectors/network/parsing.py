@@ -1,0 +1,193 @@
+"""What every platform parser shares: TextFSM (ntc-templates and our own templates), CLI error
+detection, unit conversion and merging partial facts into one :class:`HostFacts`.
+
+A platform module (``collectors/network/cisco_ios.py`` ...) exposes ``PARSERS``: pack item id →
+:data:`ItemParser`. An item parser takes the raw output of its command and returns the facts it
+found as a partial update (field name → value), or raises :class:`ParseError` saying why the
+output was not understood. :func:`normalise` runs them all; one item failing never hides another.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import cache
+from importlib import resources
+from io import StringIO
+from typing import Any
+
+import textfsm
+from ntc_templates.parse import parse_output
+
+from agent.errors import ParseError
+from collectors.facts import Environment, Hardware, HostFacts
+
+Update = dict[str, Any]
+ItemParser = Callable[[str], Update]
+
+# What the CLIs print when they refuse or do not know a command.
+_CLI_ERRORS = re.compile(
+    r"^\s*(% ?Invalid input detected|% ?Incomplete command|% ?Ambiguous command"
+    r"|% ?Unrecognized command|% ?Unknown command|% ?Invalid command"
+    r"|Error: ?Unrecognized command|Error: ?Incomplete command|Error: ?Wrong parameter"
+    r"|Error: ?Too many parameters|unknown command\.|syntax error, expecting"
+    r"|% Permission denied|Error: Permission denied|% Authorization failed)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def cli_error(output: str) -> str | None:
+    """The device's refusal message if ``output`` is one (e.g. ``% Invalid input detected``)."""
+    match = _CLI_ERRORS.search(output)
+    return match.group(1).strip() if match else None
+
+
+def ntc(platform: str, command: str, output: str) -> list[dict[str, Any]]:
+    """Parse with the ntc-templates template for ``command``; rows with lower-case keys.
+
+    Raises :class:`ParseError` when no template exists or it matches nothing (netmiko would
+    silently hand back the raw string instead; we want the reason)."""
+    try:
+        rows = parse_output(platform=platform, command=command, data=output)
+    except Exception as exc:  # ntc-templates raises bare Exception / TextFSMError
+        raise ParseError(f"ntc-templates {platform} {command!r}: {exc}") from exc
+    if not rows:
+        raise ParseError(f"ntc-templates {platform} {command!r} matched nothing in the output")
+    return [{k.lower(): v for k, v in row.items()} for row in rows]
+
+
+@cache
+def _own_template(name: str) -> str:
+    ref = resources.files("collectors") / "templates" / f"{name}.textfsm"
+    if not ref.is_file():
+        raise ParseError(f"no template collectors/templates/{name}.textfsm")
+    return ref.read_text(encoding="utf-8")
+
+
+def own(name: str, output: str) -> list[dict[str, Any]]:
+    """Parse with one of our own TextFSM templates (``collectors/templates/NAME.textfsm``)."""
+    try:
+        fsm = textfsm.TextFSM(StringIO(_own_template(name)))
+        table = fsm.ParseText(output)
+    except textfsm.TextFSMError as exc:
+        raise ParseError(f"template {name}: {exc}") from exc
+    if not table:
+        raise ParseError(f"template {name} matched nothing in the output")
+    keys = [h.lower() for h in fsm.header]
+    return [dict(zip(keys, row, strict=True)) for row in table]
+
+
+def first(rows: list[dict[str, Any]], key: str) -> Any:
+    """The first non-empty value of ``key`` (list values: their first element)."""
+    for row in rows:
+        value = row.get(key)
+        if isinstance(value, list):
+            value = next((v for v in value if v), None)
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def to_int(value: Any) -> int | None:
+    """``"1,234"`` → 1234; empty or non-numeric → None."""
+    if value is None:
+        return None
+    text = str(value).replace(",", "").strip()
+    return int(text) if re.fullmatch(r"-?\d+", text) else None
+
+
+def to_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    text = str(value).replace(",", "").strip().rstrip("%").strip()
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2,
+               "g": 1024**3, "gb": 1024**3, "t": 1024**4, "tb": 1024**4}
+
+
+def to_bytes(value: Any, default_unit: str = "") -> int | None:
+    """``"512M"``, ``"2,048 KB"``, ``"1024"`` (with ``default_unit``) → bytes."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*([\d,.]+)\s*([kKmMgGtT]?[bB]?)\s*", str(value))
+    if not match:
+        return None
+    number = float(match.group(1).replace(",", ""))
+    unit = (match.group(2) or default_unit).lower()
+    return int(number * _SIZE_UNITS[unit]) if unit in _SIZE_UNITS else None
+
+
+_DURATION_UNITS = {
+    "year": 365 * 86400, "yr": 365 * 86400, "y": 365 * 86400,
+    "month": 30 * 86400, "week": 7 * 86400, "wk": 7 * 86400, "w": 7 * 86400,
+    "day": 86400, "d": 86400, "hour": 3600, "hr": 3600, "h": 3600,
+    "minute": 60, "min": 60, "m": 60, "second": 1, "sec": 1, "s": 1,
+}
+
+
+def uptime_seconds(text: str) -> float | None:
+    """Vendor uptime strings → seconds: ``1 year, 2 weeks, 3 days, 4 hours, 5 minutes``,
+    ``10 days, 3:04:05`` / ``3:04`` (h:m[:s]), ``2w3d``, ``123 days 5 hours 6 minutes``."""
+    total = 0.0
+    found = False
+    rest = text
+    clock = re.search(r"(\d+):(\d{2})(?::(\d{2}))?", rest)
+    if clock:
+        h, m, s = int(clock.group(1)), int(clock.group(2)), int(clock.group(3) or 0)
+        total += h * 3600 + m * 60 + s
+        found = True
+        rest = rest[: clock.start()] + rest[clock.end():]
+    for number, unit in re.findall(r"(\d+)\s*([a-zA-Z]+)", rest):
+        key = unit.lower().rstrip("s") if len(unit) > 1 else unit.lower()
+        if key not in _DURATION_UNITS:
+            continue
+        total += int(number) * _DURATION_UNITS[key]
+        found = True
+    return total if found else None
+
+
+def _merge(base: Any, update: Any) -> Any:
+    """Nested fact models merge field by field; lists and scalars replace."""
+    if isinstance(base, Hardware | Environment) and isinstance(update, type(base)):
+        fields = {k: v for k, v in update.model_dump(exclude_none=True).items()}
+        data = base.model_dump()
+        for key in fields:
+            data[key] = getattr(update, key)
+        return type(base).model_validate(data)
+    return update
+
+
+def normalise(
+    parsers: Mapping[str, ItemParser], outputs: Mapping[str, str]
+) -> tuple[HostFacts, dict[str, str]]:
+    """Run the parser of every item that produced output; facts plus per-item errors."""
+    merged: Update = {}
+    errors: dict[str, str] = {}
+    for item, output in outputs.items():
+        parser = parsers.get(item)
+        if parser is None:
+            continue  # e.g. running_config, which the collector stores as config history
+        if refusal := cli_error(output):
+            errors[item] = f"the device refused the command: {refusal}"
+            continue
+        if not output.strip():
+            errors[item] = "empty output"
+            continue
+        try:
+            update = parser(output)
+        except ParseError as exc:
+            errors[item] = str(exc)
+            continue
+        for key, value in update.items():
+            if value is None:
+                continue
+            merged[key] = _merge(merged[key], value) if key in merged else value
+    try:
+        return HostFacts.model_validate(merged), errors
+    except ValueError as exc:  # a parser bug, not the device's fault; keep the other facts
+        raise ParseError(f"normalised facts failed validation: {exc}") from exc
