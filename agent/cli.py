@@ -21,7 +21,8 @@ from agent import __version__
 from agent.errors import ConfigError, XunjianError
 from agent.results import DeviceResult, RunResult
 from agent.runner import Inspector, select_devices
-from agent.store import Store, default_data_dir
+from agent.store import Store
+from agent.store.store import StoredConfig, default_data_dir
 from checks.builtin import CHECK_NAMES
 from checks.model import State
 from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
@@ -250,6 +251,110 @@ def transcript(config_file: Path | None, device: str) -> None:
         err.print(f"no stored transcript for {escape(device)}")
         sys.exit(EXIT_ERROR)
     click.echo(result.transcript, nl=False)
+
+
+@main.command()
+@config_option
+@click.argument("device")
+@click.argument("check")
+@click.argument("item", required=False)
+def evidence(config_file: Path | None, device: str, check: str, item: str | None) -> None:
+    """The evidence chain of CHECK (optionally one ITEM) in DEVICE's latest inspection: the
+    finding, the pack version, each command with its raw output, and the transcript."""
+    result = _read_store(config_file, lambda store: store.latest_result(device, with_raw=True))
+    if result is None:
+        err.print(f"no stored results for {escape(device)}")
+        sys.exit(EXIT_ERROR)
+    found = [c for c in result.checks if c.check == check and (item is None or c.item == item)]
+    if not found:
+        err.print(f"no result for check {escape(check)}"
+                  + (f" item {escape(item)}" if item else "") + f" in {escape(device)}'s "
+                  f"inspection of {result.started_at:%Y-%m-%d %H:%M:%S} UTC")
+        sys.exit(EXIT_ERROR)
+    for c in found:
+        value = "" if c.value is None else f" = {c.value}{' ' + c.unit if c.unit else ''}"
+        out.print(f"[{STYLE[c.state]}]{c.state}[/] {escape(c.check)}"
+                  f"{escape(' [' + c.item + ']') if c.item else ''}{escape(value)}"
+                  f"{' (' + c.threshold_text + ')' if c.threshold_text else ''}: "
+                  f"{escape(c.message)}")
+    pack = result.pack
+    click.echo(f"inspected: {result.started_at:%Y-%m-%d %H:%M:%S} UTC, {result.platform}")
+    if pack:
+        click.echo(f"pack: {pack.name} {pack.version} sha256:{pack.content_hash}")
+    raw = {r.item: r for r in result.raw}
+    for name in dict.fromkeys(e for c in found for e in c.evidence):
+        if name in raw:
+            click.echo(f"\n$ {raw[name].command}    [{name}]")
+            click.echo(raw[name].output.rstrip("\n"))
+        elif name in result.item_errors:
+            click.echo(f"\n[{name}] no output: {result.item_errors[name]}")
+    click.echo(f"\nsession transcript (secrets redacted): xunjian transcript {device}")
+
+
+# -- device configuration history ---------------------------------------------------------
+
+@main.group()
+def configs() -> None:
+    """Running configurations of network devices: history and diffs."""
+
+
+def _config_versions(config_file: Path | None, device: str) -> list[StoredConfig]:
+    versions = _read_store(config_file, lambda store: store.config_versions(device))
+    if not versions:
+        err.print(f"no stored configuration for {escape(device)} (network devices only; "
+                  "it is kept from their first inspection)")
+        sys.exit(EXIT_ERROR)
+    return versions
+
+
+def _pick(versions: list[StoredConfig], version: int | None) -> StoredConfig:
+    if version is None:
+        return versions[0]
+    for v in versions:
+        if v.id == version:
+            return v
+    err.print(f"no version {version}; versions: {', '.join(str(v.id) for v in versions)}")
+    sys.exit(EXIT_ERROR)
+
+
+@configs.command("list")
+@config_option
+@click.argument("device")
+def configs_list(config_file: Path | None, device: str) -> None:
+    """Stored versions of DEVICE's running configuration, newest first."""
+    table = Table(title=f"Configuration history of {escape(device)}", title_justify="left")
+    for column in ("Version", "Seen first (UTC)", "Lines", "Change", "SHA-256"):
+        table.add_column(column)
+    for v in _config_versions(config_file, device):
+        change = "first" if v.previous_id is None else f"+{v.added} -{v.removed}"
+        table.add_row(str(v.id), f"{v.collected_at:%Y-%m-%d %H:%M:%S}", str(v.lines), change,
+                      v.sha256[:12])
+    out.print(table)
+
+
+@configs.command("show")
+@config_option
+@click.argument("device")
+@click.option("--version", "-v", type=int, help="Version id (default: the latest).")
+def configs_show(config_file: Path | None, device: str, version: int | None) -> None:
+    """Print a stored configuration (secrets masked unless config_history.mask_secrets is
+    off)."""
+    click.echo(_pick(_config_versions(config_file, device), version).text, nl=False)
+
+
+@configs.command("diff")
+@config_option
+@click.argument("device")
+@click.option("--version", "-v", type=int, help="Version id (default: the latest).")
+def configs_diff(config_file: Path | None, device: str, version: int | None) -> None:
+    """Unified diff of a version against the one before it (timestamps and other oscillating
+    lines filtered out)."""
+    chosen = _pick(_config_versions(config_file, device), version)
+    if chosen.diff is None:
+        err.print(f"version {chosen.id} is the first stored configuration of "
+                  f"{escape(device)}: nothing to compare with")
+        sys.exit(EXIT_ERROR)
+    click.echo(chosen.diff, nl=False)
 
 
 # -- config / inventory --------------------------------------------------------------------

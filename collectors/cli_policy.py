@@ -109,6 +109,8 @@ def _abbreviates(word: str, full: str, min_len: int = 2) -> bool:
 
 def _changing(word: str) -> tuple[str, str] | None:
     """The changing command that ``word`` is or abbreviates, if any."""
+    if word in CHANGING_COMMANDS:
+        return word, CHANGING_COMMANDS[word]
     for full, effect in CHANGING_COMMANDS.items():
         if word == full or _abbreviates(word, full):
             return full, effect

@@ -260,13 +260,13 @@ class Store:
             row = s.get(DeviceResultRow, result_id)
             return None if row is None else _to_result(row, s, with_raw=with_raw)
 
-    def latest_result(self, device: str) -> DeviceResult | None:
+    def latest_result(self, device: str, *, with_raw: bool = False) -> DeviceResult | None:
         query = (select(DeviceResultRow.id).where(DeviceResultRow.device == device)
                  .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
                  .limit(1))
         with _storing("reading history", self.url), self._session() as s:
             result_id = s.scalars(query).first()
-        return None if result_id is None else self.result(result_id)
+        return None if result_id is None else self.result(result_id, with_raw=with_raw)
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests and `xunjian store info`)."""

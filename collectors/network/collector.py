@@ -104,6 +104,8 @@ class NetmikoCollector:
             transport = open_transport(
                 self.endpoint, self.auth, self.known_hosts, self.settings, via=jump_transport)
             conn = self._prepare(transport, session_log)
+            # Huawei and H3C print the device name only in the prompt (<CORE-SW-01>).
+            prompt_name = str(conn.base_prompt or "").strip() or None
             self._run_items(conn, deadline, outputs, raw, errors)
         except CollectionError as exc:
             exc.transcript = self._transcript(session_log, started, str(exc))
@@ -115,7 +117,7 @@ class NetmikoCollector:
                 transport.close()
             if jump_transport is not None:
                 jump_transport.close()
-        return self._result(outputs, raw, errors, session_log, started)
+        return self._result(outputs, raw, errors, session_log, started, prompt_name)
 
     def _prepare(self, transport: paramiko.Transport, session_log: io.BytesIO
                  ) -> BaseConnection:
@@ -215,9 +217,11 @@ class NetmikoCollector:
 
     def _result(
         self, outputs: dict[str, str], raw: list[RawOutput], errors: dict[str, str],
-        session_log: io.BytesIO, started: datetime,
+        session_log: io.BytesIO, started: datetime, prompt_name: str | None,
     ) -> CollectResult:
         facts, parse_errors = normalise(parsers_for(self.platform), outputs)
+        if facts.hostname is None and prompt_name:
+            facts = facts.model_copy(update={"hostname": prompt_name})
         for item_id, reason in parse_errors.items():
             errors.setdefault(item_id, reason)
         if facts.uptime_seconds is not None and facts.boot_time is None:

@@ -36,6 +36,20 @@ _CLI_ERRORS = re.compile(
 )
 
 
+# A routing protocol that is not configured prints a notice instead of a table: no neighbours.
+_NOT_RUNNING = re.compile(
+    r"^\s*(% ?BGP not active|% ?BGP inactive|BGP is not running|BGP instance not found"
+    r"|Info: ?The BGP process is not running|% ?OSPF(?:v2)? inactive|OSPF instance is not running"
+    r"|Info: ?The OSPF process is not running|% ?OSPF not active|OSPF is not running)",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: what an item means when its feature is not configured (or the table is empty)
+NOTHING_CONFIGURED: dict[str, Update] = {
+    "bgp": {"bgp_neighbors": []},
+    "ospf": {"ospf_neighbors": []},
+}
+
+
 def cli_error(output: str) -> str | None:
     """The device's refusal message if ``output`` is one (e.g. ``% Invalid input detected``)."""
     match = _CLI_ERRORS.search(output)
@@ -172,17 +186,20 @@ def normalise(
         parser = parsers.get(item)
         if parser is None:
             continue  # e.g. running_config, which the collector stores as config history
-        if refusal := cli_error(output):
+        if item in NOTHING_CONFIGURED and (not output.strip() or _NOT_RUNNING.search(output)):
+            update = NOTHING_CONFIGURED[item]
+        elif refusal := cli_error(output):
             errors[item] = f"the device refused the command: {refusal}"
             continue
-        if not output.strip():
+        elif not output.strip():
             errors[item] = "empty output"
             continue
-        try:
-            update = parser(output)
-        except ParseError as exc:
-            errors[item] = str(exc)
-            continue
+        else:
+            try:
+                update = parser(output)
+            except ParseError as exc:
+                errors[item] = str(exc)
+                continue
         for key, value in update.items():
             if value is None:
                 continue
