@@ -20,6 +20,9 @@ MASK = "<masked>"
 # (pattern, group holding the secret). Patterns search anywhere in a line (Junos `set` and
 # Huawei sub-commands put secrets mid-line).
 _SECRET_PATTERNS: list[re.Pattern[str]] = [re.compile(p, re.IGNORECASE) for p in (
+    # Huawei VRP / H3C Comware: "password cipher X", "community read cipher X", "key simple X"
+    # (first, so the Cisco patterns below do not take the keyword for the secret)
+    r"\b(?:cipher|irreversible-cipher|simple|hash)\s+(?P<s>\S+)",
     # Cisco IOS / NX-OS / Arista
     r"^\s*enable (?:secret|password)(?: level \d+)?(?: (?:\d+|sha512|md5))? (?P<s>\S+)",
     r"^\s*username \S+.*? (?:secret|password)(?: (?:\d+|sha512|md5))? (?P<s>\S+)",
@@ -35,8 +38,6 @@ _SECRET_PATTERNS: list[re.Pattern[str]] = [re.compile(p, re.IGNORECASE) for p in
     r"authentication-key(?: \d+)?(?: md5)?(?: \d+)? (?P<s>\S+)",
     r"^\s*ntp authentication-key \d+ md5 (?P<s>\S+)",
     r"(?:crypto isakmp key|pre-shared-key)(?: \d+)? (?P<s>\S+)",
-    # Huawei VRP / H3C Comware: "password cipher X", "community read cipher X", "key simple X"
-    r"\b(?:cipher|irreversible-cipher|simple|hash)\s+(?P<s>\S+)",
     r"^\s*snmp-agent community (?:read|write)\s+(?:(?:cipher|simple)\s+)?(?P<s>\S+)",
     r"^\s*super password(?: level \d+)?(?: (?:cipher|simple))? (?P<s>\S+)",
     # Junos: quoted values

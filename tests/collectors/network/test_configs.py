@@ -10,8 +10,8 @@ from collectors.network.configs import MASK, diff, drop_noise, mask_secrets, sna
 @pytest.mark.parametrize(("line", "secret"), [
     ("enable secret 5 $1$mERr$hx5rVt7rPNoS4wqbXKX7m0", "$1$mERr$hx5rVt7rPNoS4wqbXKX7m0"),
     ("enable password 7 0822455D0A16", "0822455D0A16"),
-    ("username admin privilege 15 secret 9 $9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucySCt7qFm4v7pqCxkKM",
-     "$9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucySCt7qFm4v7pqCxkKM"),
+    ("username admin privilege 15 secret 9 $9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucy",
+     "$9$nhEmQVczB7dqsO$X.HsgL6x1il0RxkOSSvyQYwucy"),
     ("username ops password 0 PlainTextPw1", "PlainTextPw1"),
     ("username admin password 5 $5$Hk9r$abcdefghij role network-admin", "$5$Hk9r$abcdefghij"),
     ("username admin secret sha512 $6$salt$hashhashhash", "$6$salt$hashhashhash"),
