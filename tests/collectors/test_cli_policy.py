@@ -149,7 +149,7 @@ def test_arbitrary_text_passes_only_as_a_read_command(command: str) -> None:
             check_command(platform, command)
         except PolicyError:
             continue
-        first = command.split("|")[0].split()[0].lower()
+        first = command.split("|", maxsplit=1)[0].split(maxsplit=1)[0].lower()
         assert CLI_POLICIES[platform].verb.startswith(first)
         assert not any(c in command for c in ";<>?\n\r\t")
 
