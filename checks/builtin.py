@@ -354,7 +354,9 @@ def _on_network(*items: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 BUILTIN_CHECKS: dict[str, CheckSpec] = {spec.name: spec for spec in (
     CheckSpec("cpu", "CPU usage", ("cpu_usage",), _cpu, "%", 80, 95),
     CheckSpec("load", "Load per core", ("loadavg", "cpu_count"), _load, None, 1.5, 3.0),
-    CheckSpec("memory", "Memory usage", ("memory",), _memory, "%", 85, 95),
+    CheckSpec("memory", "Memory usage", ("memory",), _memory, "%", 85, 95,
+              platform_evidence=(("arista_eos", ("version",)),
+                                 ("juniper_junos", ("cpu_usage",)))),
     CheckSpec("swap", "Swap usage", ("memory",), _swap, "%", 50, 80),
     CheckSpec("filesystem", "Filesystem usage", ("filesystems",), _filesystems, "%", 80, 90),
     CheckSpec("inodes", "Inode usage", ("inodes",), _inodes, "%", 80, 90),

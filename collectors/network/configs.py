@@ -35,7 +35,7 @@ _SECRET_PATTERNS: list[re.Pattern[str]] = [re.compile(p, re.IGNORECASE) for p in
     r"^\s*(?:server-private \S+ )?key(?: \d+)? (?P<s>\S+)",
     r"^\s*neighbor \S+ password(?: \d+)? (?P<s>\S+)",
     r"message-digest-key \d+ md5(?: \d+)? (?P<s>\S+)",
-    r"authentication-key(?: \d+)?(?: md5)?(?: \d+)? (?P<s>\S+)",
+    r"authentication-key(?: \d+)?(?: md5)?(?: \d+)? (?P<s>(?!type\b)\S+)",
     r"^\s*ntp authentication-key \d+ md5 (?P<s>\S+)",
     r"(?:crypto isakmp key|pre-shared-key)(?: \d+)? (?P<s>\S+)",
     r"^\s*snmp-agent community (?:read|write)\s+(?:(?:cipher|simple)\s+)?(?P<s>\S+)",

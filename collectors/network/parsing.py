@@ -27,7 +27,7 @@ ItemParser = Callable[[str], Update]
 
 # What the CLIs print when they refuse or do not know a command.
 _CLI_ERRORS = re.compile(
-    r"^\s*(% ?Invalid input detected|% ?Incomplete command|% ?Ambiguous command"
+    r"^\s*(% ?Invalid input\b|% ?Incomplete command|% ?Ambiguous command"
     r"|% ?Unrecognized command|% ?Unknown command|% ?Invalid command"
     r"|Error: ?Unrecognized command|Error: ?Incomplete command|Error: ?Wrong parameter"
     r"|Error: ?Too many parameters|unknown command\.|syntax error, expecting"
