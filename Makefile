@@ -25,8 +25,16 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 inspect: $(VENV)/.installed
 	@$(BIN)/xunjian inspect || [ $$? -le 2 ]
 
+# fakenos (an independent network-device simulator for the tests) pins paramiko < 5, so it
+# lives in its own virtual environment; tests/support/fakenos_peer.py pins the same version.
+FAKENOS_VERSION := 1.2.1
+.venv-fakenos/.installed-$(FAKENOS_VERSION):
+	$(PYTHON) -m venv .venv-fakenos
+	.venv-fakenos/bin/pip install -q fakenos==$(FAKENOS_VERSION)
+	touch $@
+
 # Integration tests start real OpenSSH servers on loopback: sshd must be installed.
-system-deps:
+system-deps: .venv-fakenos/.installed-$(FAKENOS_VERSION)
 	@test -x /usr/sbin/sshd || { \
 	  echo "installing openssh-server (integration tests run real sshd on 127.0.1.x)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
@@ -39,4 +47,4 @@ test: system-deps lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-fakenos .mypy_cache .ruff_cache .pytest_cache

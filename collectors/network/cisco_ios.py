@@ -51,6 +51,8 @@ _IOS_BANNER = re.compile(
     r"Cisco IOS|IOS \(tm\)|Cisco Internetwork Operating System", re.IGNORECASE
 )
 _IOS_XE = re.compile(r"IOS[ -]XE", re.IGNORECASE)
+_VERSION_LINE = re.compile(r"^Cisco IOS[ -]?(?:XE )?Software.*?, Version ([^\s,]+)", re.MULTILINE)
+_UPTIME_LINE = re.compile(r"^(\S+) uptime is (.+)$", re.MULTILINE)
 
 
 def _ntc(command: str, output: str) -> list[dict[str, Any]]:
@@ -72,6 +74,12 @@ def parse_version(output: str) -> Update:
     row = rows[0]
     version = _none_if_empty(row.get("version"))
     uptime_text = _none_if_empty(row.get("uptime"))
+    if version is None and (banner := _VERSION_LINE.search(output)):
+        # a banner wrapped onto two lines defeats the ntc template; the XE line still says it
+        version = banner.group(1)
+    if uptime_text is None and (up := _UPTIME_LINE.search(output)):
+        row = {**row, "hostname": row.get("hostname") or up.group(1)}
+        uptime_text = up.group(2)
     if version is None or uptime_text is None:
         raise ParseError("'show version' output has no version or uptime line (truncated?)")
     uptime = parsing.uptime_seconds(uptime_text)

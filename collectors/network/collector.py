@@ -160,7 +160,17 @@ class NetmikoCollector:
                 return
             try:
                 text, seconds = self._send(conn, item, remaining)
+            except PolicyError as exc:
+                errors[item.id] = f"not sent: {exc}"
+                log.error("%s: %s", self.endpoint, exc)
+                continue
             except ReadTimeout:
+                if _closed(conn):
+                    errors[item.id] = (f"the connection was closed by the device during "
+                                       f"`{item.command}`; partial output is in the transcript")
+                    for rest in items[index + 1:]:
+                        errors[rest.id] = f"not run: the connection dropped during {item.id}"
+                    return
                 errors[item.id] = (
                     f"`{item.command}` did not return to the prompt within "
                     f"{min(self._timeout(item), remaining):g} s (paging that never ends, a "
@@ -252,6 +262,15 @@ class NetmikoCollector:
         ]
         footer = f"# finished: {datetime.now(UTC).isoformat()} {failure or 'completed'}"
         return self._scrub("\n".join([*header, body.rstrip("\n"), footer]) + "\n")
+
+
+def _closed(conn: BaseConnection) -> bool:
+    """netmiko only times out when the device closes the channel mid-output; tell them apart."""
+    channel = getattr(conn, "remote_conn", None)
+    if not isinstance(channel, paramiko.Channel):
+        return False
+    return bool(channel.closed or channel.eof_received or not channel.get_transport()
+                or not channel.get_transport().is_active())
 
 
 def _short(exc: BaseException) -> str:

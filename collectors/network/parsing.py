@@ -31,7 +31,7 @@ _CLI_ERRORS = re.compile(
     r"|% ?Unrecognized command|% ?Unknown command|% ?Invalid command"
     r"|Error: ?Unrecognized command|Error: ?Incomplete command|Error: ?Wrong parameter"
     r"|Error: ?Too many parameters|unknown command\.|syntax error, expecting"
-    r"|% Permission denied|Error: Permission denied|% Authorization failed)",
+    r"|% Permission denied|Error: Permission denied|% Authorization failed|Unknown command)",
     re.IGNORECASE | re.MULTILINE,
 )
 
@@ -185,7 +185,12 @@ def normalise(
     for item, output in outputs.items():
         parser = parsers.get(item)
         if parser is None:
-            continue  # e.g. running_config, which the collector stores as config history
+            # e.g. running_config, which the collector stores as config history
+            if refusal := cli_error(output):
+                errors[item] = f"the device refused the command: {refusal}"
+            elif not output.strip():
+                errors[item] = "empty output"
+            continue
         if item in NOTHING_CONFIGURED and (not output.strip() or _NOT_RUNNING.search(output)):
             update = NOTHING_CONFIGURED[item]
         elif refusal := cli_error(output):
