@@ -87,7 +87,8 @@ def render(table: dict[str, dict[str, str]]) -> str:
         "them; see `tests/collectors/fixtures/*/SOURCE.md`). Each cell names the command whose",
         "output gives the fact; — means no command of the pack gives it. Where no command prints",
         "the hostname (Huawei, H3C, Arista), the collector takes it from the CLI prompt.",
-        "Regenerate: `XUNJIAN_WRITE_DOCS=1 .venv/bin/pytest tests/collectors/network/test_coverage.py`.",
+        "Regenerate: `XUNJIAN_WRITE_DOCS=1 .venv/bin/pytest "
+        "tests/collectors/network/test_coverage.py`.",
         "",
         "| Fact | " + " | ".join(f"`{p}`" for p in platforms) + " |",
         "|---|" + "---|" * len(platforms),
@@ -113,4 +114,4 @@ def test_every_platform_covers_the_core_facts() -> None:
             "Interface errors / CRC", "Log errors", "NTP synchronised", "BGP neighbours",
             "OSPF neighbours"]
     missing = {p: [f for f in core if not row[f]] for p, row in coverage().items()}
-    assert missing == dict.fromkeys(NETWORK_PLATFORMS, [])
+    assert missing == {p: [] for p in NETWORK_PLATFORMS}
