@@ -111,10 +111,12 @@ class NetmikoCollector:
             exc.transcript = self._transcript(session_log, started, str(exc))
             raise
         finally:
-            if conn is not None:
-                _quietly(conn.disconnect)
+            # Closing the transport first ends the device's session at once; netmiko's own
+            # logout waits for prompts (2 s on Huawei, 10 s on a stalled device).
             if transport is not None:
                 transport.close()
+            if conn is not None:
+                _quietly(conn.disconnect)  # releases netmiko's per-connection log filter
             if jump_transport is not None:
                 jump_transport.close()
         return self._result(outputs, raw, errors, session_log, started, prompt_name)
