@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from support.netsim import REPLAY_ROOT, Device, NetSim
 
+from agent.cli import main
 from agent.results import DeviceResult, RunResult
 from agent.runner import Inspector
 from agent.store import Store
@@ -229,6 +231,24 @@ def test_a_config_change_between_inspections_gives_a_diff_of_only_that_change(
         assert changed_check.state is State.OK  # informational
     finally:
         store.close()
+    # The same, as an engineer sees it.
+    cli = CliRunner()
+    env = {"XUNJIAN_DATA_DIR": str(tmp_path / "data")}
+    config = ["--config", str(tmp_path / "xunjian.yaml")]
+    shown = cli.invoke(main, ["configs", "diff", *config, device.name], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "+logging host 10.9.9.9" in shown.output
+    listed = cli.invoke(main, ["configs", "list", *config, device.name], env=env)
+    assert listed.exit_code == 0 and "+1 -0" in listed.output and "first" in listed.output
+    first = cli.invoke(main, ["configs", "diff", *config, device.name, "--version",
+                              str(versions[1].id)], env=env)
+    assert first.exit_code == 3 and "nothing to compare with" in first.output
+    evidence = cli.invoke(main, ["evidence", *config, device.name, "config_changed"], env=env)
+    assert evidence.exit_code == 0, evidence.output
+    assert "pack: cisco_ios-standard 1.0.0 sha256:" in evidence.output
+    assert "$ show running-config    [running_config]" in evidence.output
+    assert "logging host 10.9.9.9" in evidence.output
+    assert f"xunjian transcript {device.name}" in evidence.output
 
 
 # -- read-only by construction ---------------------------------------------------------------------
