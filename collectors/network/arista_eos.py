@@ -48,6 +48,7 @@ from collectors.network.parsing import (
     Update,
     ntc,
     own,
+    require,
     to_float,
     to_int,
     uptime_seconds,
@@ -93,16 +94,11 @@ def _component_ok(status: str) -> bool | None:
     return COMPONENT_STATUS_OK.get(status.strip().lower())
 
 
-def _require(output: str, pattern: str, what: str) -> None:
-    if not re.search(pattern, output, re.MULTILINE):
-        raise ParseError(f"not the output of {what} (its header/marker line is missing)")
-
-
 # -- version --------------------------------------------------------------------------------------
 
 
 def parse_version(output: str) -> Update:
-    _require(output, r"^Software image version:", "EOS show version")
+    require(output, r"^Software image version:", "EOS show version")
     row = ntc(PLATFORM, "show version", output)[0]
     total_kb = to_int(row.get("total_memory"))
     free_kb = to_int(row.get("free_memory"))
@@ -163,7 +159,7 @@ def parse_inventory(output: str) -> Update:
 
 
 def parse_cpu(output: str) -> Update:
-    _require(output, r"^%?Cpu\(s\):", "show processes top once")
+    require(output, r"^%?Cpu\(s\):", "show processes top once")
     rows = ntc(PLATFORM, "show processes top once", output)
     idle = to_float(rows[0].get("global_cpu_percent_idle"))
     if idle is None:
@@ -199,7 +195,7 @@ def parse_temperature(output: str) -> Update:
 
 
 def parse_fans(output: str) -> Update:
-    _require(output, r"^System cooling status is:", "show environment cooling")
+    require(output, r"^System cooling status is:", "show environment cooling")
     rows = ntc(PLATFORM, "show environment cooling", output)
     fans = [Component(name=r["fan"], ok=_component_ok(r["status"]), status=r["status"])
             for r in rows]
@@ -209,7 +205,7 @@ def parse_fans(output: str) -> Update:
 def parse_power(output: str) -> Update:
     if "There seem to be no power supplies connected" in output:
         return {"environment": Environment(power_supplies=[])}  # virtual EOS
-    _require(output, r"^Supply\s+Model\s+Capacity", "show environment power")
+    require(output, r"^Supply\s+Model\s+Capacity", "show environment power")
     rows = ntc(PLATFORM, "show environment power", output)
     supplies = [
         Component(name=f"PowerSupply{r['power_supply_location']}",
@@ -226,7 +222,7 @@ LINK_ADMIN_DOWN = "administratively down"
 
 
 def parse_interfaces(output: str) -> Update:
-    _require(output, r"^\S+ is .*, line protocol is ", "EOS show interfaces")
+    require(output, r"^\S+ is .*, line protocol is ", "EOS show interfaces")
     rows = ntc(PLATFORM, "show interfaces", output)
     counters = {r["name"]: r for r in own("arista_eos_show_interfaces", output)}
     interfaces = []
@@ -258,7 +254,7 @@ _LOG_SEVERITY = re.compile(r"%[A-Z0-9_]+-([0-7])-[A-Z0-9_]+:")
 def parse_log(output: str) -> Update:
     # EOS prints its logging settings before the buffer; a bare list of syslog lines (a Junos
     # messages file, a server's log) is not this command's output
-    _require(output, r"^Syslog logging:", "EOS show logging")
+    require(output, r"^Syslog logging:", "EOS show logging")
     severities = [int(m.group(1)) for m in _LOG_SEVERITY.finditer(output)]
     return {"log_error_count": sum(1 for s in severities if s <= 3)}
 
@@ -286,7 +282,7 @@ def parse_ntp(output: str) -> Update:
 
 
 def parse_bgp(output: str) -> Update:
-    _require(output, r"^\s*Neighbor\s+V\s+AS\s+MsgRcvd", "EOS show ip bgp summary")
+    require(output, r"^\s*Neighbor\s+V\s+AS\s+MsgRcvd", "EOS show ip bgp summary")
     rows = ntc(PLATFORM, "show ip bgp summary", output)
     neighbors = []
     for row in rows:
@@ -304,7 +300,7 @@ def parse_bgp(output: str) -> Update:
 
 
 def parse_ospf(output: str) -> Update:
-    _require(output, r"^\s*Neighbor ID\s+(?:Instance\s+)?VRF\s+Pri\s+State",
+    require(output, r"^\s*Neighbor ID\s+(?:Instance\s+)?VRF\s+Pri\s+State",
              "EOS show ip ospf neighbor")
     try:
         rows = ntc(PLATFORM, "show ip ospf neighbor", output)

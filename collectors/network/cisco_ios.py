@@ -59,11 +59,6 @@ def _ntc(command: str, output: str) -> list[dict[str, Any]]:
     return parsing.ntc(PLATFORM, command, output)
 
 
-def _none_if_empty(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
 # -- version / inventory ---------------------------------------------------------------------
 
 
@@ -72,8 +67,8 @@ def parse_version(output: str) -> Update:
         raise ParseError("not Cisco IOS 'show version' output (no 'Cisco IOS' banner)")
     rows = _ntc("show version", output)
     row = rows[0]
-    version = _none_if_empty(row.get("version"))
-    uptime_text = _none_if_empty(row.get("uptime"))
+    version = parsing.text_or_none(row.get("version"))
+    uptime_text = parsing.text_or_none(row.get("uptime"))
     if version is None and (banner := _VERSION_LINE.search(output)):
         # a banner wrapped onto two lines defeats the ntc template; the XE line still says it
         version = banner.group(1)
@@ -86,14 +81,14 @@ def parse_version(output: str) -> Update:
     if uptime is None:
         raise ParseError(f"uptime {uptime_text!r} not understood")
     return {
-        "hostname": _none_if_empty(row.get("hostname")),
+        "hostname": parsing.text_or_none(row.get("hostname")),
         "os_name": "IOS-XE" if _IOS_XE.search(output) else "IOS",
         "os_version": version,
         "uptime_seconds": uptime,
         "hardware": Hardware(
             vendor="Cisco",
-            model=_none_if_empty(parsing.first(rows, "hardware")),
-            serial=_none_if_empty(parsing.first(rows, "serial")),
+            model=parsing.text_or_none(parsing.first(rows, "hardware")),
+            serial=parsing.text_or_none(parsing.first(rows, "serial")),
         ),
     }
 
@@ -103,9 +98,9 @@ def parse_inventory(output: str) -> Update:
     modules = [
         Module(
             name=row["name"],
-            description=_none_if_empty(row.get("descr")),
-            part=_none_if_empty(row.get("pid")),
-            serial=_none_if_empty(row.get("sn")),
+            description=parsing.text_or_none(row.get("descr")),
+            part=parsing.text_or_none(row.get("pid")),
+            serial=parsing.text_or_none(row.get("sn")),
         )
         for row in rows
         if row.get("name")
@@ -292,7 +287,7 @@ def parse_interfaces(output: str) -> Update:
             tx_dropped=parsing.to_int(row.get("queue_output_drops")),
             rx_bytes=rx_bytes,
             tx_bytes=tx_bytes,
-            description=_none_if_empty(row.get("description")),
+            description=parsing.text_or_none(row.get("description")),
         ))
     return {"interfaces": interfaces}
 
@@ -354,7 +349,7 @@ def parse_bgp(output: str) -> Update:
         prefixes = parsing.to_int(word)
         neighbors.append(BgpNeighbor(
             peer=row["bgp_neighbor"],
-            remote_as=_none_if_empty(row.get("neighbor_as")),
+            remote_as=parsing.text_or_none(row.get("neighbor_as")),
             vrf=None,  # 'show ip bgp summary' does not print it
             state="Established" if prefixes is not None else word,
             established=prefixes is not None,
@@ -389,8 +384,8 @@ def parse_ospf(output: str) -> Update:
         state, healthy = ospf_state(str(row.get("state") or ""))
         neighbors.append(OspfNeighbor(
             neighbor_id=row["neighbor_id"],
-            address=_none_if_empty(row.get("ip_address")),
-            interface=_none_if_empty(row.get("interface")),
+            address=parsing.text_or_none(row.get("ip_address")),
+            interface=parsing.text_or_none(row.get("interface")),
             state=state,
             healthy=healthy,
         ))

@@ -53,11 +53,6 @@ def _ntc(command: str, output: str) -> list[dict[str, Any]]:
     return parsing.ntc(PLATFORM, command, output)
 
 
-def _none_if_empty(value: Any) -> str | None:
-    text = str(value).strip() if value is not None else ""
-    return text or None
-
-
 # -- version / inventory ---------------------------------------------------------------------
 
 
@@ -66,29 +61,29 @@ def parse_version(output: str) -> Update:
         raise ParseError("not Cisco NX-OS 'show version' output (no NX-OS banner)")
     rows = _ntc("show version", output)
     row = rows[0]
-    version = _none_if_empty(row.get("os"))
-    uptime_text = _none_if_empty(row.get("uptime"))
+    version = parsing.text_or_none(row.get("os"))
+    uptime_text = parsing.text_or_none(row.get("uptime"))
     if version is None or uptime_text is None:
         raise ParseError("'show version' output has no NXOS version or uptime line (truncated?)")
     uptime = parsing.uptime_seconds(uptime_text)
     if uptime is None:
         raise ParseError(f"uptime {uptime_text!r} not understood")
     return {
-        "hostname": _none_if_empty(row.get("hostname")),
+        "hostname": parsing.text_or_none(row.get("hostname")),
         "os_name": "NX-OS",
         # "10.3(6) [Maintenance Release]", "14.0(1h) [build 14.0(1h)]" → the version proper
         "os_version": version.split(" [", 1)[0].strip(),
         "uptime_seconds": uptime,
         "hardware": Hardware(
             vendor="Cisco",
-            model=_none_if_empty(row.get("platform")),
-            serial=_none_if_empty(row.get("serial")),
+            model=parsing.text_or_none(row.get("platform")),
+            serial=parsing.text_or_none(row.get("serial")),
         ),
     }
 
 
 def _serial(value: Any) -> str | None:
-    text = _none_if_empty(value)
+    text = parsing.text_or_none(value)
     return None if text is None or text.upper() == "N/A" else text
 
 
@@ -97,8 +92,8 @@ def parse_inventory(output: str) -> Update:
     modules = [
         Module(
             name=row["name"],
-            description=_none_if_empty(row.get("descr")),
-            part=_none_if_empty(row.get("pid")),
+            description=parsing.text_or_none(row.get("descr")),
+            part=parsing.text_or_none(row.get("pid")),
             serial=_serial(row.get("sn")),
         )
         for row in rows
@@ -276,7 +271,7 @@ def parse_interfaces(output: str) -> Update:
             tx_dropped=parsing.to_int(row.get("output_discards")),
             rx_bytes=rx_bytes,
             tx_bytes=tx_bytes,
-            description=_none_if_empty(row.get("description")),
+            description=parsing.text_or_none(row.get("description")),
         ))
     return {"interfaces": interfaces}
 
@@ -333,8 +328,8 @@ def parse_bgp(output: str) -> Update:
         prefixes = parsing.to_int(word)
         neighbors.append(BgpNeighbor(
             peer=row["bgp_neigh"],
-            remote_as=_none_if_empty(row.get("neigh_as")),
-            vrf=_none_if_empty(row.get("vrf")),
+            remote_as=parsing.text_or_none(row.get("neigh_as")),
+            vrf=parsing.text_or_none(row.get("vrf")),
             state="Established" if prefixes is not None else word,
             established=prefixes is not None,
             prefixes_received=prefixes,
@@ -368,8 +363,8 @@ def parse_ospf(output: str) -> Update:
         state, healthy = ospf_state(str(row.get("state") or ""))
         neighbors.append(OspfNeighbor(
             neighbor_id=row["neighbor_id"],
-            address=_none_if_empty(row.get("ip_address")),
-            interface=_none_if_empty(row.get("interface")),
+            address=parsing.text_or_none(row.get("ip_address")),
+            interface=parsing.text_or_none(row.get("interface")),
             state=state,
             healthy=healthy,
         ))

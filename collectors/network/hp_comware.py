@@ -59,15 +59,6 @@ ABSENT = frozenset({"absent", "not-present", "notpresent", "not present"})
 NTP_SYNCED = {"synchronized": True, "unsynchronized": False}
 
 
-def _word_state(word: str, ok: frozenset[str], failed: frozenset[str]) -> bool | None:
-    key = word.strip().lower()
-    if key in ok:
-        return True
-    if key in failed:
-        return False
-    return None
-
-
 # -- version ---------------------------------------------------------------------------------
 
 def parse_version(output: str) -> Update:
@@ -201,7 +192,7 @@ def _component(slot: str, kind: str, unit: str, state: str, ok_words: frozenset[
         raise ParseError(f"display {kind.lower()}: {name} has no State line (truncated output?)")
     if state.strip().lower() in ABSENT:
         return Component(name=name, ok=None, status=state)
-    return Component(name=name, ok=_word_state(state, ok_words, failed_words), status=state)
+    return Component(name=name, ok=parsing.word_state(state, ok_words, failed_words), status=state)
 
 
 def parse_fan(output: str) -> Update:
@@ -237,12 +228,6 @@ def _int_group(pattern: re.Pattern[str], text: str, group: int = 1) -> int | Non
     return parsing.to_int(match.group(group)) if match else None
 
 
-def _blocks(output: str) -> dict[str, str]:
-    starts = list(_IF_START.finditer(output))
-    return {m.group(1): output[m.start(): starts[i + 1].start() if i + 1 < len(starts) else None]
-            for i, m in enumerate(starts)}
-
-
 def interface_counters(block: str) -> dict[str, int | None]:
     """Counters of one ``display interface`` block ("-" = not supported → None)."""
     return {
@@ -269,7 +254,7 @@ def interface_state(line_status: str, protocol_status: str) -> tuple[bool | None
 
 def parse_interfaces(output: str) -> Update:
     rows = parsing.ntc(PLATFORM, "display interface", output)
-    blocks = _blocks(output)
+    blocks = parsing.split_blocks(_IF_START, output)
     interfaces: list[NetInterface] = []
     for row in rows:
         name = str(row["interface"])

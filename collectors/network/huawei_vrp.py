@@ -64,15 +64,6 @@ TEMP_FAILED = frozenset({"minor", "major", "fatal", "abnormal", "alarm", "high",
 OSPF_HEALTHY = frozenset({"full", "2-way", "2way"})
 
 
-def _word_state(word: str, ok: frozenset[str], failed: frozenset[str]) -> bool | None:
-    key = word.strip().lower()
-    if key in ok:
-        return True
-    if key in failed:
-        return False
-    return None
-
-
 def _ratio(percent: Any) -> float | None:
     value = parsing.to_float(percent)
     return None if value is None else round(value / 100, 4)
@@ -167,7 +158,7 @@ def _temperature_all(output: str) -> list[Sensor]:
                                            if str(row.get(k) or "NA").upper() != "NA"]
         status = str(row["status"])
         sensors.append(Sensor(name=" ".join(parts), celsius=parsing.to_float(row.get("current")),
-                              ok=_word_state(status, TEMP_OK, TEMP_FAILED), status=status))
+                              ok=parsing.word_state(status, TEMP_OK, TEMP_FAILED), status=status))
     return sensors
 
 
@@ -183,7 +174,7 @@ def _temperature_boards(output: str) -> list[Sensor]:
         sensors.append(Sensor(
             name=f"{base} #{seen[base]}",
             celsius=parsing.to_float(row.get("temperature")),
-            ok=_word_state(status, TEMP_OK, TEMP_FAILED),
+            ok=parsing.word_state(status, TEMP_OK, TEMP_FAILED),
             status=status or None,
         ))
     return sensors
@@ -213,7 +204,7 @@ def parse_fan(output: str) -> Update:
         if online.lower() in ABSENT:
             ok, words = None, online
         else:
-            ok, words = _word_state(status, FAN_OK, FAN_FAILED), status
+            ok, words = parsing.word_state(status, FAN_OK, FAN_FAILED), status
         fans.append(Component(name=_slot_name(str(row.get("slot") or ""), str(row["fan"]), "Fan"),
                               ok=ok, status=words))
     return {"environment": Environment(fans=fans)}
@@ -228,7 +219,7 @@ def parse_power(output: str) -> Update:
         if online.lower() in ABSENT:
             ok, words = None, online
         else:
-            ok, words = _word_state(state, POWER_OK, POWER_FAILED), state
+            ok, words = parsing.word_state(state, POWER_OK, POWER_FAILED), state
         supplies.append(Component(
             name=_slot_name(str(row.get("slot") or ""), str(row["power"]), "PWR"),
             ok=ok, status=words))
@@ -248,12 +239,6 @@ _CRC = re.compile(r"\b(?:CRC|FCS)\s*(?:error packets)?\s*:\s*(\d+)", re.IGNORECA
 #: (not "Input peak rate ..." nor "Input bandwidth utilization ...")
 _INPUT_LINE = re.compile(r"^\s*Input(?:\s*:|\s+packets)", re.IGNORECASE | re.MULTILINE)
 _OUTPUT_LINE = re.compile(r"^\s*Output(?:\s*:|\s+packets)", re.IGNORECASE | re.MULTILINE)
-
-
-def _blocks(output: str) -> dict[str, str]:
-    starts = list(_IF_START.finditer(output))
-    return {m.group(1): output[m.start(): starts[i + 1].start() if i + 1 < len(starts) else None]
-            for i, m in enumerate(starts)}
 
 
 def _first_int(pattern: re.Pattern[str], text: str, group: int = 1) -> int | None:
@@ -302,7 +287,7 @@ def interface_state(link_status: str, protocol_status: str) -> tuple[bool | None
 
 def parse_interfaces(output: str) -> Update:
     rows = parsing.ntc(PLATFORM, "display interface", output)
-    blocks = _blocks(output)
+    blocks = parsing.split_blocks(_IF_START, output)
     interfaces: list[NetInterface] = []
     for row in rows:
         name = str(row["interface"])

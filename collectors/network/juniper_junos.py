@@ -49,7 +49,7 @@ from collectors.facts import (
     OspfNeighbor,
     Sensor,
 )
-from collectors.network.parsing import ItemParser, Update, ntc, own, to_int
+from collectors.network.parsing import ItemParser, Update, ntc, own, require, to_int
 
 PLATFORM = "juniper_junos"
 VENDOR = "Juniper"
@@ -82,16 +82,11 @@ def _env_ok(status: str) -> bool | None:
     return ENV_STATUS_OK.get(status.strip().lower())
 
 
-def _require(output: str, pattern: str, what: str) -> None:
-    if not re.search(pattern, output, re.MULTILINE):
-        raise ParseError(f"not the output of {what} (its header/marker line is missing)")
-
-
 # -- version --------------------------------------------------------------------------------------
 
 
 def parse_version(output: str) -> Update:
-    _require(output, r"^Hostname:\s+\S+", "Junos show version")
+    require(output, r"^Hostname:\s+\S+", "Junos show version")
     rows = ntc(PLATFORM, "show version", output)
     row = rows[0]
     # Some releases (e.g. NFX vmhost) print only the package list, no "Junos:" line: then the
@@ -152,7 +147,7 @@ _CHASSIS_ROW = re.compile(r"^Chassis\s+(\S+)\s+(\S.*?)\s*$", re.MULTILINE)
 
 
 def parse_inventory(output: str) -> Update:
-    _require(output, r"^\s*Item\s+Version\s+Part\s+number\s+Serial\s+number",
+    require(output, r"^\s*Item\s+Version\s+Part\s+number\s+Serial\s+number",
              "show chassis hardware")
     chassis = _CHASSIS_ROW.search(output)
     if chassis is None:
@@ -186,7 +181,7 @@ def parse_inventory(output: str) -> Update:
 
 
 def parse_routing_engine(output: str) -> Update:
-    _require(output, r"^\s*Routing Engine status:", "show chassis routing-engine")
+    require(output, r"^\s*Routing Engine status:", "show chassis routing-engine")
     rows = own("juniper_junos_show_chassis_routing-engine", output)
     # the master RE; a single-RE box prints no "Current state"
     master = next((r for r in rows if str(r["state"]).lower() == "master"), None)
@@ -214,7 +209,7 @@ _CELSIUS = re.compile(r"(-?\d+(?:\.\d+)?)\s+degrees\s+C\b")
 
 
 def parse_environment(output: str) -> Update:
-    _require(output, r"^\s*Class\s+Item\s+Status\s+Measurement", "show chassis environment")
+    require(output, r"^\s*Class\s+Item\s+Status\s+Measurement", "show chassis environment")
     rows = own("juniper_junos_show_chassis_environment", output)
     temperatures: list[Sensor] = []
     fans: list[Component] = []
@@ -238,7 +233,7 @@ def parse_environment(output: str) -> Update:
 
 
 def parse_interfaces(output: str) -> Update:
-    _require(output, r"^Physical interface:\s+\S+,", "show interfaces extensive")
+    require(output, r"^Physical interface:\s+\S+,", "show interfaces extensive")
     rows = own("juniper_junos_show_interfaces_extensive", output)
     interfaces = []
     for row in rows:
@@ -287,7 +282,7 @@ def parse_log(output: str) -> Update:
 
 
 def parse_uptime(output: str) -> Update:
-    _require(output, r"^Current time:", "show system uptime")
+    require(output, r"^Current time:", "show system uptime")
     # dual-RE / VC boxes print one section per RE ("re0:" / "-----"); the first one is used
     section = re.split(r"^(?:re|fpc|node)\d+:\s*\n-+\s*$", output, flags=re.MULTILINE)
     text = next((s for s in section if "Current time:" in s), output)
@@ -325,7 +320,7 @@ _TUPLE = re.compile(r"\b\d+/(\d+)/\d+/\d+\b")
 
 
 def parse_bgp(output: str) -> Update:
-    _require(output, r"^Peer\s+AS\s+InPkt\s+OutPkt", "Junos show bgp summary")
+    require(output, r"^Peer\s+AS\s+InPkt\s+OutPkt", "Junos show bgp summary")
     rows = own("juniper_junos_show_bgp_summary", output)
     neighbors = []
     for row in rows:
@@ -350,7 +345,7 @@ def parse_bgp(output: str) -> Update:
 
 
 def parse_ospf(output: str) -> Update:
-    _require(output, r"^Address\s+Interface\s+State\s+ID\s+Pri\s+Dead", "show ospf neighbor")
+    require(output, r"^Address\s+Interface\s+State\s+ID\s+Pri\s+Dead", "show ospf neighbor")
     try:
         rows = ntc(PLATFORM, "show ospf neighbor", output)
     except ParseError:

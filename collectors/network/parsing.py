@@ -213,3 +213,35 @@ def normalise(
         return HostFacts.model_validate(merged), errors
     except ValueError as exc:  # a parser bug, not the device's fault; keep the other facts
         raise ParseError(f"normalised facts failed validation: {exc}") from exc
+
+
+# -- small helpers the platform parsers share ---------------------------------------------------
+
+def text_or_none(value: Any) -> str | None:
+    """A template cell as text; empty or missing → None."""
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def word_state(word: str, ok: frozenset[str], failed: frozenset[str]) -> bool | None:
+    """A device's status word → True/False through explicit word lists; anything else None."""
+    key = word.strip().lower()
+    if key in ok:
+        return True
+    if key in failed:
+        return False
+    return None
+
+
+def require(output: str, pattern: str, what: str) -> None:
+    """Raise :class:`ParseError` unless ``output`` has the marker line of ``what``."""
+    if not re.search(pattern, output, re.MULTILINE):
+        raise ParseError(f"not the output of {what} (its header/marker line is missing)")
+
+
+def split_blocks(start: re.Pattern[str], output: str) -> dict[str, str]:
+    """Split output into blocks that each begin with a ``start`` match (e.g. one block per
+    interface), keyed by the match's first group."""
+    starts = list(start.finditer(output))
+    return {m.group(1): output[m.start(): starts[i + 1].start() if i + 1 < len(starts) else None]
+            for i, m in enumerate(starts)}
