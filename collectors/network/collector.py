@@ -136,8 +136,6 @@ class NetmikoCollector:
             )
             conn._build_ssh_client = lambda: _Preconnected(transport)  # type: ignore[method-assign]
             conn._open()
-            if secret and self.platform in _ENABLE_PLATFORMS and not conn.check_enable_mode():
-                conn.enable()
         except (NetmikoBaseException, ValueError, OSError, EOFError,
                 paramiko.SSHException) as exc:
             raise CollectionError(
@@ -145,6 +143,16 @@ class NetmikoCollector:
                 f"{self.platform} device does ({_short(exc)}). Check the platform in the "
                 "inventory, and that the account lands in the CLI (no menu or banner prompt)"
             ) from exc
+        if secret and self.platform in _ENABLE_PLATFORMS and not conn.check_enable_mode():
+            try:
+                conn.enable()
+            except (NetmikoBaseException, ValueError, OSError, EOFError,
+                    paramiko.SSHException) as exc:
+                _quietly(conn.disconnect)
+                raise CollectionError(
+                    f"{self.endpoint}: `enable` failed ({_short(exc)}); check the enable secret "
+                    f"of credential set '{self.auth.name}' (secret_env / secret_file)"
+                ) from exc
         return conn
 
     def _run_items(

@@ -300,6 +300,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetSim, R
         _device("arista_eos", "-stall", fault="stall", fault_command="show logging"),
         _device("cisco_ios", "-vendor", vendor="huawei_vrp"),
         _device("huawei_vrp", "-garbage", replay_dir=str(garbage)),
+        Device("cisco-ios-enable", "cisco_ios", password=PASSWORD, secret="Another-Secret-9"),
     ]
     with NetSim(tmp / "sim", devices) as sim:
         run, store = _inspect(tmp, sim, [d.name for d in devices], _quick_packs(),
@@ -368,6 +369,14 @@ def test_output_no_template_matches_is_unknown_and_the_raw_output_kept(faulty) -
     raw = {x.item: x.output for x in r.raw}
     assert "nothing like a CPU table" in raw["cpu_usage"]
     assert r.state is State.UNKNOWN
+
+
+def test_a_wrong_enable_secret_is_named(faulty) -> None:
+    _, run = faulty
+    r = by_name(run)["cisco-ios-enable"]
+    assert (r.reachable, r.state) == (False, State.UNKNOWN)
+    assert "`enable` failed" in (r.error or "")
+    assert "check the enable secret of credential set 'net'" in (r.error or "")
 
 
 def test_no_secret_in_the_results_of_faulty_devices(faulty) -> None:
