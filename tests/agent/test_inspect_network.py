@@ -17,6 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from support.netsim import REPLAY_ROOT, Device, NetSim
+from support.replay import replay_file
 
 from agent.cli import main
 from agent.results import DeviceResult, RunResult
@@ -185,9 +186,7 @@ def test_config_secrets_are_masked_in_storage(healthy) -> None:
         result = store.latest_result(_name("cisco_ios"), with_raw=True)
         assert result is not None
         raw = {r.item: r.output for r in result.raw}["running_config"]
-        replay = (REPLAY_ROOT / "cisco_ios")
-        original = (replay / yaml.safe_load((replay / "commands.yaml").read_text())[
-            "show running-config"]).read_text()
+        original = replay_file("cisco_ios", "show running-config").read_text()
         secret_line = next(x for x in original.splitlines() if x.startswith("enable secret"))
         assert secret_line.split()[-1] not in raw
         assert secret_line.split()[-1] not in (result.transcript or "")
@@ -200,10 +199,9 @@ def test_config_secrets_are_masked_in_storage(healthy) -> None:
 def test_a_config_change_between_inspections_gives_a_diff_of_only_that_change(
     tmp_path: Path,
 ) -> None:
-    replay = tmp_path / "replay"
+    replay = tmp_path / "cisco_ios"
     shutil.copytree(REPLAY_ROOT / "cisco_ios", replay)
-    config_file = replay / yaml.safe_load((replay / "commands.yaml").read_text())[
-        "show running-config"]
+    config_file = replay_file("cisco_ios", "show running-config", tmp_path)
     device = _device("cisco_ios", replay_dir=str(replay))
     with NetSim(tmp_path / "sim", [device]) as sim:
         _, store = _inspect(tmp_path, sim, [device.name])
@@ -288,10 +286,9 @@ def test_a_refused_command_never_reaches_the_device(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[NetSim, RunResult]]:
     tmp = tmp_path_factory.mktemp("faulty")
-    garbage = tmp / "garbage"
+    garbage = tmp / "huawei_vrp"
     shutil.copytree(REPLAY_ROOT / "huawei_vrp", garbage)
-    cpu_file = garbage / yaml.safe_load((garbage / "commands.yaml").read_text())[
-        "display cpu-usage"]
+    cpu_file = replay_file("huawei_vrp", "display cpu-usage", tmp)
     cpu_file.write_text("%%%% 0xDEADBEEF unexpected\n\x1b[31mnothing like a CPU table\n")
     devices = [
         _device("cisco_ios", "-prompt", fault="unknown_prompt"),

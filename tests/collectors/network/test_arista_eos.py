@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
+from support.replay import replay_commands, replay_outputs
 
 from agent.errors import ParseError
 from collectors.network import arista_eos as eos
@@ -271,10 +272,9 @@ def test_cli_refusal_is_reported_by_normalise() -> None:
 
 
 def test_replay_covers_the_pack_and_parses_cleanly() -> None:
-    mapping = yaml.safe_load((REPLAY / "commands.yaml").read_text())
     pack = load_pack(PACK)
-    assert {i.command for i in pack.items} == set(mapping)
-    outputs = {i.id: (REPLAY / mapping[i.command]).read_text() for i in pack.items}
+    assert {i.command for i in pack.items} == set(replay_commands("arista_eos"))
+    outputs = replay_outputs("arista_eos")
     facts, errors = normalise(eos.PARSERS, outputs)
     assert errors == {}
     assert set(eos.PARSERS) | {"running_config"} == {i.id for i in pack.items}

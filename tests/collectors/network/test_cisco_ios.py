@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import BaseModel
+from support.replay import replay_commands, replay_outputs
 
 from agent.errors import ParseError
 from collectors.network import parsing
@@ -298,18 +299,8 @@ def test_ospf_header_only_is_no_neighbors() -> None:
 # -- replay set of the device simulator ---------------------------------------------------------
 
 
-def _replay() -> tuple[dict[str, str], dict[str, str]]:
-    mapping: dict[str, str] = yaml.safe_load((REPLAY / "commands.yaml").read_text())
-    pack = yaml.safe_load(PACK.read_text())
-    outputs = {
-        item["id"]: (REPLAY / mapping[item["command"]]).read_text(encoding="utf-8")
-        for item in pack["items"]
-    }
-    return mapping, outputs
-
-
 def test_replay_covers_every_pack_command() -> None:
-    mapping, _ = _replay()
+    mapping = replay_commands("cisco_ios")
     pack = yaml.safe_load(PACK.read_text())
     assert {item["command"] for item in pack["items"]} <= set(mapping)
     for name in mapping.values():
@@ -317,7 +308,7 @@ def test_replay_covers_every_pack_command() -> None:
 
 
 def test_replay_parses_without_item_errors() -> None:
-    _, outputs = _replay()
+    outputs = replay_outputs("cisco_ios")
     facts, errors = parsing.normalise(PARSERS, outputs)
     assert errors == {}
     assert facts.hostname == "bj-core-sw01"

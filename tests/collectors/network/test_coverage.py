@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
+from support.replay import replay_outputs
 
 from collectors.facts import HostFacts
 from collectors.network.parsing import normalise
@@ -21,7 +21,6 @@ from config.models import NETWORK_PLATFORMS
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "network-coverage.md"
-REPLAY = ROOT / "tests" / "netsim" / "replay"
 
 
 def _env(f: HostFacts, part: str) -> bool:
@@ -58,14 +57,13 @@ def coverage() -> dict[str, dict[str, str]]:
     table: dict[str, dict[str, str]] = {}
     for platform in NETWORK_PLATFORMS:
         pack = builtin_pack(f"{platform}-standard")
-        replay = yaml.safe_load((REPLAY / platform / "commands.yaml").read_text("utf-8"))
         parsers = parsers_for(platform)
         row = dict.fromkeys([name for name, _ in FACTS], "")
+        outputs = replay_outputs(platform)
         for item in pack.items:
             if item.id == RUNNING_CONFIG:
                 continue
-            output = (REPLAY / platform / replay[item.command]).read_text("utf-8")
-            facts, errors = normalise(parsers, {item.id: output})
+            facts, errors = normalise(parsers, {item.id: outputs[item.id]})
             assert not errors, (platform, item.id, errors)
             for name, has in FACTS:
                 if has(facts) and not row[name]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.replay import replay_commands, replay_outputs
 
 from agent.errors import ParseError
 from collectors.facts import HostFacts
@@ -206,9 +207,9 @@ def test_pack_items_have_parsers() -> None:
 
 def test_replay_set_parses_without_item_errors() -> None:
     pack = load_pack(PACK)
-    mapping: dict[str, str] = yaml.safe_load((REPLAY / "commands.yaml").read_text())
+    mapping = replay_commands("hp_comware")
     assert set(mapping) == {item.command for item in pack.items}
-    outputs = {item.id: (REPLAY / mapping[item.command]).read_text() for item in pack.items}
+    outputs = replay_outputs("hp_comware")
     facts, errors = normalise(cw.PARSERS, outputs)
     assert errors == {}
     assert facts.hardware is not None and facts.hardware.serial == "219801A2YF8213Q00081"

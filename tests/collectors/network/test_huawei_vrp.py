@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.replay import replay_commands, replay_outputs
 
 from agent.errors import ParseError
 from collectors.facts import HostFacts
@@ -200,9 +201,9 @@ def test_pack_items_have_parsers() -> None:
 
 def test_replay_set_parses_without_item_errors() -> None:
     pack = load_pack(PACK)
-    mapping: dict[str, str] = yaml.safe_load((REPLAY / "commands.yaml").read_text())
+    mapping = replay_commands("huawei_vrp")
     assert set(mapping) == {item.command for item in pack.items}
-    outputs = {item.id: (REPLAY / mapping[item.command]).read_text() for item in pack.items}
+    outputs = replay_outputs("huawei_vrp")
     facts, errors = normalise(vrp.PARSERS, outputs)
     assert errors == {}
     assert facts.hardware is not None and facts.hardware.serial == "021HKT10F1000123"
