@@ -33,11 +33,16 @@ FAKENOS_VERSION := 1.2.1
 	.venv-fakenos/bin/pip install -q fakenos==$(FAKENOS_VERSION)
 	touch $@
 
-# Integration tests start real OpenSSH servers on loopback: sshd must be installed.
+# Integration tests run real peers on loopback, from Debian's packages: OpenSSH servers
+# (127.0.1.x), and a Prometheus and an Alertmanager that scrape / receive from xunjian.
+APT_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/prometheus:prometheus \
+                /usr/bin/promtool:prometheus /usr/bin/prometheus-alertmanager:prometheus-alertmanager
 system-deps: .venv-fakenos/.installed-$(FAKENOS_VERSION)
-	@test -x /usr/sbin/sshd || { \
-	  echo "installing openssh-server (integration tests run real sshd on 127.0.1.x)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; }
+	@missing=$$(for entry in $(APT_PACKAGES); do test -x $${entry%%:*} || echo $${entry#*:}; done | sort -u); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from apt for the integration tests:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -17,7 +17,10 @@ libraries underneath (paramiko, socket, SQLAlchemy, yaml) are translated at the 
     │   └── SessionDroppedError  the connection closed mid-run
     ├── ParseError               a command's output was not understood
     ├── InventoryImportError     a spreadsheet could not be read at all
-    └── StoreError               the result store could not be opened or written
+    ├── StoreError               the result store could not be opened or written
+    ├── NotifyError              a notification could not be delivered (it is retried)
+    ├── IncidentError            an incident operation is not possible (unknown id, bad state)
+    └── ServiceError             the agent service cannot start (port in use, bad plan)
 """
 
 from __future__ import annotations
@@ -105,3 +108,15 @@ class InventoryImportError(XunjianError):
 
 class StoreError(XunjianError):
     """The result store could not be opened, migrated or written."""
+
+
+class NotifyError(XunjianError):
+    """A notification could not be delivered; the delivery is retried and the incident kept."""
+
+
+class IncidentError(XunjianError):
+    """An incident operation is not possible (unknown incident, transition not allowed)."""
+
+
+class ServiceError(XunjianError):
+    """The agent service cannot start or serve (address in use, invalid plan)."""

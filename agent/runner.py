@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from agent.errors import CollectionError, CredentialError, XunjianError
 from agent.results import DeviceResult, RunResult
@@ -52,6 +54,15 @@ def select_devices(
     return chosen
 
 
+class ResultObserver(Protocol):
+    """Told about every stored result (the incident engine is one). An observer that fails is
+    logged and skipped: it never blocks an inspection or loses a stored result."""
+
+    def observe(self, device: Device, result: DeviceResult, result_id: int) -> None: ...
+
+    def run_finished(self, run_id: int) -> None: ...
+
+
 @dataclass
 class _Failure:
     """A collection that failed: the device is UNKNOWN with this reason."""
@@ -66,7 +77,8 @@ class Inspector:
         self, loaded: LoadedConfig, store: Store, *, data_dir: Path,
         env: Mapping[str, str] | None = None, packs: Mapping[str, Pack] | None = None,
         trigger: str = "cli", on_result: Callable[[DeviceResult], None] | None = None,
-        redactor: Redactor | None = None,
+        redactor: Redactor | None = None, observers: Sequence[ResultObserver] = (),
+        stop: threading.Event | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings = loaded.config.ssh
@@ -75,6 +87,9 @@ class Inspector:
         self.env = os.environ if env is None else env
         self.trigger = trigger
         self.on_result = on_result
+        self.observers = list(observers)
+        #: set (e.g. on SIGTERM): devices not yet started are skipped, running ones finish
+        self.stop = stop or threading.Event()
         self._packs = dict(packs or {})
         #: shared with the CLI's log filter, so secrets read during the run are scrubbed
         self.redactor = redactor or Redactor()
@@ -182,33 +197,66 @@ class Inspector:
             except CredentialError:
                 continue  # reported on the devices that use it
 
-    def run(self, devices: list[Device]) -> RunResult:
-        self._learn_secrets()
+    def _notify(self, device: Device, result: DeviceResult, result_id: int) -> None:
+        for observer in self.observers:
+            try:
+                observer.observe(device, result, result_id)
+            except Exception:
+                log.exception("%s: result observer %s failed; the result is stored",
+                              device.name, type(observer).__name__)
+
+    def _collect_unless_stopped(self, device: Device) -> CollectResult | _Failure | None:
+        return None if self.stop.is_set() else self._collect(device)
+
+    def start(self, device_count: int, plan: str | None = None) -> int:
+        """Record a new run (status ``running``) and return its id; :meth:`run` fills it."""
         for run_id in self.store.mark_abandoned_runs():
             log.warning("run %d was interrupted (the agent stopped mid-run); marked aborted",
                         run_id)
         source = str(self.loaded.source) if self.loaded.source else None
-        run_id = self.store.start_run(self.trigger, len(devices), source)
+        return self.store.start_run(self.trigger, device_count, source, plan=plan)
+
+    def run(self, devices: list[Device], *, run_id: int | None = None,
+            plan: str | None = None) -> RunResult:
+        """Inspect ``devices``; each result is committed as it arrives. When :attr:`stop` is
+        set, devices not yet started are left out and the run is recorded as ``aborted``."""
+        self._learn_secrets()
+        if run_id is None:
+            run_id = self.start(len(devices), plan)
         started = datetime.now(UTC)
         results: list[DeviceResult] = []
         workers = max(1, min(self.settings.workers, len(devices)))
         try:
             with ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
-                futures: dict[Future[CollectResult | _Failure], Device] = {
-                    pool.submit(self._collect, d): d for d in devices
+                futures: dict[Future[CollectResult | _Failure | None], Device] = {
+                    pool.submit(self._collect_unless_stopped, d): d for d in devices
                 }
                 for future in as_completed(futures):
-                    device = futures[future]
-                    result = self._judge(device, run_id, future.result())
-                    self.store.save_result(run_id, device, result)
+                    device, outcome = futures[future], future.result()
+                    if outcome is None:
+                        continue  # stopped before this device started
+                    result = self._judge(device, run_id, outcome)
+                    result_id = self.store.save_result(run_id, device, result)
                     results.append(result)
+                    self._notify(device, result, result_id)
                     if self.on_result:
                         self.on_result(result)
         except BaseException:
             self.store.finish_run(run_id, State.worst([r.state for r in results]), "aborted")
             raise
         state = State.worst([r.state for r in results])
-        self.store.finish_run(run_id, state)
+        stopped = len(results) < len(devices)
+        self.store.finish_run(run_id, state, "aborted" if stopped else "completed")
+        if stopped:
+            log.warning("run %d stopped before %d of %d device(s) were inspected; "
+                        "recorded as aborted", run_id, len(devices) - len(results),
+                        len(devices))
+        for observer in self.observers:
+            try:
+                observer.run_finished(run_id)
+            except Exception:
+                log.exception("result observer %s failed at the end of run %d",
+                              type(observer).__name__, run_id)
         order = {d.name: i for i, d in enumerate(devices)}
         results.sort(key=lambda r: order[r.device])
         return RunResult(run_id=run_id, started_at=started, finished_at=datetime.now(UTC),

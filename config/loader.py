@@ -230,6 +230,27 @@ def _check_check_names(merged: _Merged, known: set[str]) -> list[ConfigProblem]:
     return problems
 
 
+def _check_plans(merged: _Merged) -> list[ConfigProblem]:
+    """Plan names are unique and every group/device a plan names exists."""
+    config = merged.config
+    names = {d.name for d in config.devices}
+    problems: list[ConfigProblem] = []
+    seen: set[str] = set()
+    for i, plan in enumerate(config.plans):
+        if plan.name in seen:
+            problems.append(merged.main.problem(["plans", i, "name"],
+                                                f"duplicate plan name {plan.name!r}"))
+        seen.add(plan.name)
+        problems.extend(merged.main.problem(
+            ["plans", i, "groups"], f"unknown group {g!r}; defined groups: "
+                                    f"{', '.join(sorted(config.groups)) or 'none'}")
+            for g in plan.groups if g not in config.groups)
+        problems.extend(merged.main.problem(["plans", i, "devices"],
+                                            f"no device named {d!r} in the inventory")
+                        for d in plan.devices if d not in names)
+    return problems
+
+
 def _merge_inventory_files(
     config: XunjianConfig, main: _Origin, problems: list[ConfigProblem]
 ) -> _Merged:
@@ -281,6 +302,7 @@ def load_config(
     merged = _merge_inventory_files(config, _Origin(path, node), problems)
     problems.extend(_check_device_names(merged))
     problems.extend(_check_device_references(merged))
+    problems.extend(_check_plans(merged))
     if known_checks is not None:
         problems.extend(_check_check_names(merged, set(known_checks)))
     if problems:

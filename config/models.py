@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from config.service import PlanConfig, ServerSettings
+
 #: network platforms use netmiko's device_type names
 NETWORK_PLATFORMS = (
     "cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos", "arista_eos")
@@ -201,3 +203,6 @@ class XunjianConfig(_Model):
     #: further inventory files, relative to this file
     inventory: list[Path] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)
+    #: ``xunjian serve``: the HTTP listener and the scheduled inspection plans
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    plans: list[PlanConfig] = Field(default_factory=list)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -28,6 +37,8 @@ class Run(Base):
     agent_host: Mapped[str] = mapped_column(String(255))
     agent_pid: Mapped[int]
     config_source: Mapped[str | None] = mapped_column(Text)
+    #: the schedule plan that started it (None: CLI or API)
+    plan: Mapped[str | None] = mapped_column(String(128))
 
     results: Mapped[list[DeviceResultRow]] = relationship(back_populates="run")
 
@@ -135,3 +146,21 @@ class ConfigVersion(Base):
     diff: Mapped[bytes | None] = mapped_column(LargeBinary)
     added: Mapped[int]
     removed: Mapped[int]
+
+
+class PlanFire(Base):
+    """One scheduled time of a plan, claimed before it runs: the unique key makes a second
+    claim of the same time fail, so a restart (or a second agent) never runs it twice."""
+
+    __tablename__ = "plan_fires"
+    __table_args__ = (UniqueConstraint("plan", "scheduled_for", name="uq_plan_fires_plan_time"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan: Mapped[str] = mapped_column(String(128))
+    scheduled_for: Mapped[datetime]
+    #: when it was claimed (started) or found missed
+    recorded_at: Mapped[datetime]
+    #: running → completed | failed | aborted; missed (not run: outside the misfire grace time)
+    status: Mapped[str] = mapped_column(String(16))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)

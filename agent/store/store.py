@@ -135,11 +135,12 @@ class Store:
 
     # -- runs -----------------------------------------------------------------------------
 
-    def start_run(self, trigger: str, device_count: int, config_source: str | None) -> int:
+    def start_run(self, trigger: str, device_count: int, config_source: str | None,
+                  plan: str | None = None) -> int:
         with _storing("starting a run", self.url), self._session.begin() as s:
             run = Run(started_at=datetime.now(UTC), status="running", trigger=trigger,
                       device_count=device_count, agent_host=socket.gethostname(),
-                      agent_pid=os.getpid(), config_source=config_source)
+                      agent_pid=os.getpid(), config_source=config_source, plan=plan)
             s.add(run)
             s.flush()
             return run.id

@@ -1,0 +1,1 @@
+"""Notifications of incident state changes: one small interface, several channels."""
