@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from config.notify import MailSettings, NotificationSettings
 from config.service import PlanConfig, ServerSettings
 
 #: network platforms use netmiko's device_type names
@@ -206,3 +207,5 @@ class XunjianConfig(_Model):
     #: ``xunjian serve``: the HTTP listener and the scheduled inspection plans
     server: ServerSettings = Field(default_factory=ServerSettings)
     plans: list[PlanConfig] = Field(default_factory=list)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    mail: MailSettings | None = None
