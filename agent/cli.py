@@ -19,6 +19,10 @@ from rich.table import Table
 
 from agent import __version__
 from agent.errors import ConfigError, XunjianError
+from agent.incidents.cli import incidents as incidents_group
+from agent.incidents.cli import problems as problems_group
+from agent.incidents.factory import build_engine, deliver_pending
+from agent.logs import setup_logging
 from agent.results import DeviceResult, RunResult
 from agent.runner import Inspector, select_devices
 from agent.store import Store
@@ -26,7 +30,7 @@ from agent.store.store import StoredConfig, default_data_dir
 from checks.builtin import CHECK_NAMES
 from checks.model import State
 from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
-from config.secrets import RedactingFilter, Redactor
+from config.secrets import Redactor
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -37,16 +41,6 @@ EXIT_ERROR = 3
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _setup_logging(verbose: int, redactor: Redactor) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(RedactingFilter(redactor))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING - 10 * min(verbose, 2))
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL if verbose < 2 else logging.DEBUG)
 
 
 def config_option(fn: F) -> F:
@@ -104,7 +98,8 @@ def _errors_exit() -> Iterator[None]:
 def main(ctx: click.Context, verbose: int) -> None:
     """xunjian (巡检): read-only inspection of servers and network devices over SSH."""
     ctx.obj = Redactor()
-    _setup_logging(verbose, ctx.obj)
+    ctx.meta["verbose"] = verbose
+    setup_logging(logging.WARNING - 10 * min(verbose, 2), ctx.obj)
 
 
 # -- inspect ------------------------------------------------------------------------------
@@ -178,9 +173,11 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
             def advance(result: DeviceResult) -> None:
                 bar.update(task, advance=1, description=f"{result.device}: {result.state}")
 
+            incidents = build_engine(store, loaded)
             inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
-                                  redactor=redactor)
+                                  redactor=redactor, observers=[incidents])
             run = inspector.run(targets)
+        deliver_pending(incidents)
         if as_json:
             click.echo(_run_json(run))
         else:
@@ -417,3 +414,7 @@ def inventory_import(file: Path, output: Path | None, platform: str) -> None:
     click.echo(f"imported {len(result.devices)} device(s){where}; "
                f"{len(result.problems)} row(s) skipped", err=True)
     sys.exit(1 if result.problems else 0)
+
+
+main.add_command(incidents_group)
+main.add_command(problems_group)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from config.incidents import IncidentSettings
 from config.notify import MailSettings, NotificationSettings
 from config.service import PlanConfig, ServerSettings
 
@@ -207,5 +208,7 @@ class XunjianConfig(_Model):
     #: ``xunjian serve``: the HTTP listener and the scheduled inspection plans
     server: ServerSettings = Field(default_factory=ServerSettings)
     plans: list[PlanConfig] = Field(default_factory=list)
+    #: incident engine: open/resolve rules, priority, SLA, escalation, silences, problems
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     mail: MailSettings | None = None

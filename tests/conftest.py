@@ -2,15 +2,20 @@
 
 ``ssh_fleet`` starts real OpenSSH servers on loopback (see ``tests/support/sshd.py``); tests
 that use it are marked ``@pytest.mark.sshd``.  ``password_user`` creates the local password
-user and is for tests marked ``@pytest.mark.root``.
+user and is for tests marked ``@pytest.mark.root``.  ``store`` gives every test its own SQLite
+file and (marked postgres) its own PostgreSQL database on the machine's server, dropped
+afterwards.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from support.sshd import (
     CANARY_PASSWORD,
     PASSWORD_USER,
@@ -19,6 +24,8 @@ from support.sshd import (
     ensure_password_user,
     sshd_unavailable_reason,
 )
+
+from agent.store import Store
 
 #: Regular hosts in the session fleet (127.0.1.1 ... 127.0.1.20); the three special hosts
 #: (hang, drop, garbage) are at support.sshd.HANG_ADDRESS, DROP_ADDRESS and GARBAGE_ADDRESS.
@@ -43,3 +50,33 @@ def password_user() -> tuple[str, str]:
         pytest.skip("creating the password-authentication test user needs root")
     ensure_password_user(PASSWORD_USER, CANARY_PASSWORD)
     return PASSWORD_USER, CANARY_PASSWORD
+
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    try:
+        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = f"xj_test_{secrets.token_hex(6)}"
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc.orig}")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        opened = Store.open(None, tmp_path / "data")
+    else:
+        opened = Store.open(request.getfixturevalue("pg_url"))
+    yield opened
+    opened.close()

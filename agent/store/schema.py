@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -164,3 +165,138 @@ class PlanFire(Base):
     status: Mapped[str] = mapped_column(String(16))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"))
     note: Mapped[str | None] = mapped_column(Text)
+
+
+# -- incidents (agent/incidents; migration 0004) ------------------------------------------
+
+#: an incident in one of these statuses is "active"; at most one per fingerprint
+_ACTIVE_INCIDENT = "status IN ('open', 'acknowledged')"
+
+
+class ProblemRow(Base):
+    """Recurring incidents of one fingerprint (or device + check) within a window."""
+
+    __tablename__ = "problems"
+    __table_args__ = (
+        Index("uq_problems_open_key", "key", unique=True,
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: fp:<fingerprint> or dc:<device>/<check>
+    key: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(Text)
+    #: open → closed
+    status: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str] = mapped_column(String(128))
+    check: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    incident_count: Mapped[int]
+    known_error: Mapped[str | None] = mapped_column(String(128))
+
+
+class IncidentRow(Base):
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # Two active incidents for one fingerprint are impossible, even with two processes.
+        Index("uq_incidents_active_fingerprint", "fingerprint", unique=True,
+              sqlite_where=text(_ACTIVE_INCIDENT), postgresql_where=text(_ACTIVE_INCIDENT)),
+        Index("ix_incidents_status_priority", "status", "priority"),
+        Index("ix_incidents_device", "device"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str] = mapped_column(String(128))
+    check: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str | None] = mapped_column(Text)
+    worst_value: Mapped[str | None] = mapped_column(Text)
+    #: numeric worst value (higher is worse), to compare new breaches against
+    worst_num: Mapped[float | None]
+    threshold: Mapped[str | None] = mapped_column(Text)
+    impact: Mapped[int]
+    urgency: Mapped[int]
+    priority: Mapped[str] = mapped_column(String(8))
+    #: open → acknowledged → resolved → closed
+    status: Mapped[str] = mapped_column(String(16))
+    assignee_group: Mapped[str | None] = mapped_column(String(128))
+    flapping: Mapped[bool]
+    silenced: Mapped[bool]
+    #: a firing notification went out: its resolution must go out too, muted or not
+    notified: Mapped[bool]
+    business_system: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime]
+    breach_count: Mapped[int]
+    result_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_results.id", ondelete="SET NULL"))
+    problem_id: Mapped[int | None] = mapped_column(
+        ForeignKey("problems.id", ondelete="SET NULL"), index=True)
+    known_error: Mapped[str | None] = mapped_column(String(128))
+    workaround: Mapped[str | None] = mapped_column(Text)
+    #: {"done": ["response:at_risk", ...]}
+    escalations: Mapped[dict[str, Any]]
+
+
+class IncidentTimelineRow(Base):
+    __tablename__ = "incident_timeline"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]
+
+
+class IncidentTrackerRow(Base):
+    """Per-fingerprint rule state (consecutive counters, the last states): survives restarts."""
+
+    __tablename__ = "incident_trackers"
+
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device: Mapped[str] = mapped_column(String(128), index=True)
+    check: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str | None] = mapped_column(Text)
+    breaches: Mapped[int]
+    recoveries: Mapped[int]
+    #: one character per state (O/W/C/U), oldest first
+    history: Mapped[str] = mapped_column(String(100))
+    flapping: Mapped[bool]
+    updated_at: Mapped[datetime]
+
+
+class IncidentOutboxRow(Base):
+    """A notification to deliver to one channel; retried with backoff until sent."""
+
+    __tablename__ = "incident_outbox"
+    __table_args__ = (Index("ix_incident_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    notifier: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: the IncidentEvent as JSON
+    event: Mapped[dict[str, Any]]
+    #: pending → sent | failed (gave up) | superseded (a newer state replaced it) | dropped
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: a periodic re-send of a firing alert (only its failures go to the timeline)
+    resend: Mapped[bool]
