@@ -186,6 +186,39 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
     sys.exit(run.state.exit_code)
 
 
+# -- serve --------------------------------------------------------------------------------
+
+@main.command()
+@config_option
+@click.option("--host", help="Listen address (default: server.host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default: server.port).")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="Log lines as text or JSON (default: server.log_format).")
+@click.pass_context
+def serve(ctx: click.Context, config_file: Path | None, host: str | None, port: int | None,
+          log_format: str | None) -> None:
+    """Run the agent: scheduled plans, the HTTP API and /metrics, until SIGTERM."""
+    from agent.service.serve import serve as run_service  # noqa: PLC0415 (loads FastAPI)
+
+    redactor: Redactor = ctx.obj
+    with _errors_exit():
+        loaded = _load(config_file)
+        fmt = log_format or loaded.config.server.log_format
+        setup_logging(logging.INFO - 10 * min(ctx.meta.get("verbose", 0), 1), redactor,
+                      "json" if fmt == "json" else "text")
+        for warning in loaded.warnings:
+            logging.getLogger("xunjian").warning("%s", warning)
+        store = _open_store(loaded)
+        outcome = run_service(loaded, store, data_dir=_data_dir(loaded), redactor=redactor,
+                              host=host, port=port)
+        store.close()
+    if outcome.abandoned_runs:
+        # inspection threads still hold SSH sessions past the grace time; what they
+        # committed is kept and their runs are recorded as aborted, so exit now
+        logging.shutdown()
+        os._exit(0)
+
+
 # -- history / show / transcript ----------------------------------------------------------
 
 @main.command()
@@ -380,7 +413,7 @@ def config_check(file: Path | None) -> None:
         click.echo(f"warning: {warning}", err=True)
     out.print(f"[green]ok:[/] {escape(str(path))}: {len(loaded.devices)} device(s), "
               f"{len(loaded.config.groups)} group(s), {len(loaded.config.credentials)} "
-              f"credential set(s)")
+              f"credential set(s), {len(loaded.config.plans)} plan(s)")
 
 
 @main.group()

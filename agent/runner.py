@@ -166,7 +166,7 @@ class Inspector:
             return _Failure(self.redactor(f"internal error: {type(exc).__name__}: {exc}"),
                             None, started)
 
-    def _judge(self, device: Device, run_id: int, outcome: CollectResult | _Failure
+    def _judge(self, device: Device, run_id: int | None, outcome: CollectResult | _Failure
                ) -> DeviceResult:
         now = datetime.now(UTC)
         if isinstance(outcome, _Failure):
@@ -196,6 +196,12 @@ class Inspector:
                 self.redactor.add(self.loaded.credential(name, self.env).secret_values())
             except CredentialError:
                 continue  # reported on the devices that use it
+
+    def probe(self, device: Device) -> DeviceResult:
+        """Inspect one device now and judge it against its history, without storing anything
+        (the blackbox-style ``/probe`` endpoint: Prometheus keeps what it scrapes)."""
+        self._learn_secrets()
+        return self._judge(device, None, self._collect(device))
 
     def _notify(self, device: Device, result: DeviceResult, result_id: int) -> None:
         for observer in self.observers:

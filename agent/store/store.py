@@ -10,9 +10,9 @@ import contextlib
 import os
 import socket
 import zlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, func, insert, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from agent.errors import StoreError
@@ -33,6 +33,7 @@ from agent.store.schema import (
     ConfigVersion,
     DeviceResultRow,
     DeviceRow,
+    PlanFire,
     RawOutputRow,
     Run,
 )
@@ -44,6 +45,8 @@ from collectors.network.configs import ConfigSnapshot, diff
 from config.inventory import Device
 
 DATA_DIR_ENV = "XUNJIAN_DATA_DIR"
+#: a fire claimed less than this long ago may not have its run row yet
+_CLAIM_GRACE = timedelta(minutes=5)
 
 
 def default_data_dir() -> Path:
@@ -165,6 +168,107 @@ class Store:
         with self._session() as s:
             return s.get_one(Run, run_id).status
 
+    def run_info(self, run_id: int) -> RunInfo | None:
+        """A run and a summary of each device result stored so far (for ``GET /runs/{id}``)."""
+        with _storing("reading a run", self.url), self._session() as s:
+            run = s.get(Run, run_id)
+            if run is None:
+                return None
+            rows = s.execute(
+                select(DeviceResultRow.id, DeviceResultRow.device, DeviceResultRow.state,
+                       DeviceResultRow.reachable, DeviceResultRow.error,
+                       DeviceResultRow.started_at, DeviceResultRow.finished_at)
+                .where(DeviceResultRow.run_id == run_id).order_by(DeviceResultRow.id)).all()
+            return RunInfo(
+                id=run.id, status=run.status, trigger=run.trigger, plan=run.plan,
+                state=run.state, device_count=run.device_count,
+                started_at=_aware(run.started_at),
+                finished_at=_aware(run.finished_at) if run.finished_at else None,
+                results=[RunDeviceSummary(
+                    result_id=r.id, device=r.device, state=r.state, reachable=r.reachable,
+                    error=r.error, started_at=_aware(r.started_at),
+                    finished_at=_aware(r.finished_at)) for r in rows])
+
+    # -- scheduled plans ------------------------------------------------------------------
+
+    def claim_fire(self, plan: str, scheduled_for: datetime) -> int | None:
+        """Record that ``plan``'s run for ``scheduled_for`` starts now. None when that time was
+        already claimed (by this agent before a restart, or by another agent): do not run."""
+        try:
+            with self._session.begin() as s:
+                fire = PlanFire(plan=plan, scheduled_for=scheduled_for,
+                                recorded_at=datetime.now(UTC), status="running")
+                s.add(fire)
+                s.flush()
+                return fire.id
+        except IntegrityError:
+            return None
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StoreError(f"result store {self.url}: claiming a scheduled run failed: "
+                             f"{detail}") from exc
+
+    def record_missed(self, plan: str, scheduled_for: datetime, note: str) -> bool:
+        """Record a fire time that will not run; False if that time is already recorded."""
+        try:
+            with self._session.begin() as s:
+                s.add(PlanFire(plan=plan, scheduled_for=scheduled_for,
+                               recorded_at=datetime.now(UTC), status="missed", note=note))
+            return True
+        except IntegrityError:
+            return False
+
+    def update_fire(self, fire_id: int, status: str, run_id: int | None,
+                    note: str | None = None) -> None:
+        with _storing("recording a scheduled run", self.url), self._session.begin() as s:
+            fire = s.get_one(PlanFire, fire_id)
+            fire.status, fire.run_id, fire.note = status, run_id, note
+
+    def settle_interrupted_fires(self) -> list[tuple[str, datetime]]:
+        """Fires left 'running' whose run is no longer running (the agent was killed) become
+        'aborted'; returned so the caller can log them."""
+        settled = []
+        with _storing("checking interrupted scheduled runs", self.url), \
+                self._session.begin() as s:
+            fires = s.scalars(select(PlanFire).where(PlanFire.status == "running")).all()
+            for fire in fires:
+                run = s.get(Run, fire.run_id) if fire.run_id else None
+                if run is not None and run.status == "running":
+                    continue
+                if run is None and _aware(fire.recorded_at) > datetime.now(UTC) - _CLAIM_GRACE:
+                    continue  # claimed a moment ago; its run is being created
+                fire.status = "aborted"
+                fire.note = "the agent stopped during this run; not repeated"
+                settled.append((fire.plan, _aware(fire.scheduled_for)))
+        return settled
+
+    def last_fire(self, plan: str) -> datetime | None:
+        """The latest scheduled time recorded for ``plan`` (run, missed or aborted)."""
+        with _storing("reading schedule state", self.url), self._session() as s:
+            value = s.scalar(select(func.max(PlanFire.scheduled_for))
+                             .where(PlanFire.plan == plan))
+            return _aware(value) if value else None
+
+    def plan_fire_stats(self) -> dict[str, PlanFireStats]:
+        """Per plan: runs started, fires missed, last started scheduled time."""
+        with _storing("reading schedule state", self.url), self._session() as s:
+            rows = s.execute(select(PlanFire.plan, PlanFire.status, func.count(),
+                                    func.max(PlanFire.scheduled_for))
+                             .group_by(PlanFire.plan, PlanFire.status)).all()
+        stats: dict[str, PlanFireStats] = {}
+        for plan, status, count, latest in rows:
+            current = stats.get(plan, PlanFireStats())
+            if status == "missed":
+                current = PlanFireStats(current.runs, current.missed + count, current.last_run)
+            else:
+                last = _aware(latest) if latest else None
+                if current.last_run and last:
+                    last = max(current.last_run, last)
+                current = PlanFireStats(current.runs + count, current.missed,
+                                        last or current.last_run)
+            stats[plan] = current
+        return stats
+
     # -- results --------------------------------------------------------------------------
 
     def save_result(self, run_id: int, device: Device, result: DeviceResult) -> int:
@@ -269,11 +373,78 @@ class Store:
             result_id = s.scalars(query).first()
         return None if result_id is None else self.result(result_id, with_raw=with_raw)
 
+    def latest_results(self) -> list[DeviceResult]:
+        """Every device's latest result with its checks (no raw outputs, no transcript), by
+        device name. Two queries whatever the fleet size or the length of the history."""
+        with _storing("reading the latest results", self.url), self._session() as s:
+            return list(_load_results(s, _latest_ids()).values())
+
+    def latest_result_ids(self) -> dict[str, int]:
+        """The id of every device's latest result (one query): what ``/metrics`` compares
+        with its cache to load only the results that changed since the last scrape."""
+        with _storing("reading the latest results", self.url), self._session() as s:
+            rows = s.execute(select(DeviceRow.name, _latest_id())).all()
+        return {name: result_id for name, result_id in rows if result_id is not None}
+
+    def results_by_id(self, ids: Collection[int]) -> dict[int, DeviceResult]:
+        """Results by id, checks included (no raw outputs, no transcript)."""
+        found: dict[int, DeviceResult] = {}
+        ordered = sorted(ids)
+        with _storing("reading results", self.url), self._session() as s:
+            for start in range(0, len(ordered), 500):  # bounded IN lists
+                found |= _load_results(s, ordered[start:start + 500])
+        return found
+
+    def run_counts(self) -> dict[tuple[str, str], int]:
+        """Number of runs per (trigger, status), over the whole history."""
+        with _storing("counting runs", self.url), self._session() as s:
+            rows = s.execute(select(Run.trigger, Run.status, func.count())
+                             .group_by(Run.trigger, Run.status)).all()
+        return {(trigger, status): count for trigger, status, count in rows}
+
+    def device_meta(self) -> dict[str, dict[str, Any]]:
+        """The inventory metadata stored with each device's latest result (business system,
+        location, business level, serial, model, groups, tags ...), plus its platform."""
+        with _storing("reading devices", self.url), self._session() as s:
+            rows = s.execute(select(DeviceRow.name, DeviceRow.platform, DeviceRow.meta)).all()
+        return {name: {**(meta or {}), "platform": platform} for name, platform, meta in rows}
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests and `xunjian store info`)."""
         with self._session() as s:
             return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
                     for t in (Run, DeviceRow, DeviceResultRow, CheckRow, RawOutputRow)}
+
+
+@dataclass(frozen=True)
+class RunDeviceSummary:
+    result_id: int
+    device: str
+    state: str
+    reachable: bool
+    error: str | None
+    started_at: datetime
+    finished_at: datetime
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    status: str
+    trigger: str
+    plan: str | None
+    state: str | None
+    device_count: int
+    started_at: datetime
+    finished_at: datetime | None
+    results: list[RunDeviceSummary]
+
+
+@dataclass(frozen=True)
+class PlanFireStats:
+    runs: int = 0
+    missed: int = 0
+    last_run: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -330,6 +501,55 @@ def _to_check(row: CheckRow) -> CheckResult:
         evidence=list(row.evidence.get("items", [])), waived=row.waived,
         waiver_reason=row.waiver_reason, waiver_expires=row.waiver_expires,
     )
+
+
+def _latest_id() -> Any:
+    # a correlated LIMIT 1 on the (device, started_at) index: one index seek per device,
+    # so reading the latest results does not slow down as the history grows
+    return (select(DeviceResultRow.id).where(DeviceResultRow.device == DeviceRow.name)
+            .order_by(DeviceResultRow.started_at.desc(), DeviceResultRow.id.desc())
+            .limit(1).correlate(DeviceRow).scalar_subquery())
+
+
+def _latest_ids() -> Any:
+    return select(_latest_id()).select_from(DeviceRow)
+
+
+_RESULT_COLUMNS = (
+    DeviceResultRow.id, DeviceResultRow.device, DeviceResultRow.address,
+    DeviceResultRow.platform, DeviceResultRow.state, DeviceResultRow.reachable,
+    DeviceResultRow.error, DeviceResultRow.started_at, DeviceResultRow.finished_at,
+    DeviceResultRow.pack_name, DeviceResultRow.pack_version, DeviceResultRow.pack_hash,
+    DeviceResultRow.facts, DeviceResultRow.item_errors)
+_CHECK_COLUMNS = (
+    CheckRow.result_id, CheckRow.check, CheckRow.item, CheckRow.state, CheckRow.value_num,
+    CheckRow.value_text, CheckRow.unit, CheckRow.warn, CheckRow.crit, CheckRow.message,
+    CheckRow.evidence, CheckRow.waived, CheckRow.waiver_reason, CheckRow.waiver_expires)
+
+
+def _load_results(s: Session, ids: Any) -> dict[int, DeviceResult]:
+    """Results whose id is in ``ids`` (a list or a subquery), in two queries. Columns, not
+    ORM objects: building 15,000 check rows as ORM instances took most of a scrape."""
+    rows = s.execute(select(*_RESULT_COLUMNS).where(DeviceResultRow.id.in_(ids))
+                     .order_by(DeviceResultRow.device)).all()
+    checks: dict[int, list[CheckResult]] = {}
+    for c in s.execute(select(*_CHECK_COLUMNS).where(CheckRow.result_id.in_(ids))
+                       .order_by(CheckRow.id)):
+        value: float | str | None = c.value_num if c.value_num is not None else c.value_text
+        # stored from validated models: constructing without re-validating is 5x faster
+        checks.setdefault(c.result_id, []).append(CheckResult.model_construct(
+            check=c.check, item=c.item, state=State(c.state), value=value, unit=c.unit,
+            warn=c.warn, crit=c.crit, message=c.message,
+            evidence=list((c.evidence or {}).get("items", [])), waived=c.waived,
+            waiver_reason=c.waiver_reason, waiver_expires=c.waiver_expires))
+    return {r.id: DeviceResult(
+        device=r.device, address=r.address, platform=r.platform, state=State(r.state),
+        reachable=r.reachable, error=r.error, started_at=_aware(r.started_at),
+        finished_at=_aware(r.finished_at),
+        pack=(PackRef(name=r.pack_name, version=r.pack_version or "",
+                      content_hash=r.pack_hash or "") if r.pack_name else None),
+        facts=HostFacts.model_validate(r.facts) if r.facts else None,
+        checks=checks.get(r.id, []), item_errors=r.item_errors) for r in rows}
 
 
 def _to_result(row: DeviceResultRow, _s: Session, *, with_raw: bool = False) -> DeviceResult:

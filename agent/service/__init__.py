@@ -1,0 +1,1 @@
+"""The long-running agent (``xunjian serve``): schedules, HTTP API and Prometheus metrics."""

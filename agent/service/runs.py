@@ -1,0 +1,148 @@
+"""Runs inside the agent: on-demand (``POST /runs``), scheduled (plans) and live probes.
+
+Every run goes through the same :class:`~agent.runner.Inspector`, so the HTTP API, the
+scheduler and the CLI store identical results. One stop event is shared by all runs: on
+SIGTERM, devices not yet started are skipped and running ones finish within the grace time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime
+from pathlib import Path
+
+from agent.errors import XunjianError
+from agent.results import DeviceResult
+from agent.runner import DEFAULT_PACKS, Inspector, ResultObserver, select_devices
+from agent.store import Store
+from collectors.pack import Pack, builtin_pack
+from config.inventory import Device
+from config.loader import LoadedConfig
+from config.secrets import Redactor
+from config.service import PlanConfig
+
+log = logging.getLogger(__name__)
+
+
+def plan_packs(plan: PlanConfig) -> dict[str, Pack]:
+    """The packs a plan asks for, by platform (raises PackError naming a missing pack)."""
+    return {platform: builtin_pack(name) for platform, name in plan.packs.items()}
+
+
+class RunManager:
+    def __init__(self, loaded: LoadedConfig, store: Store, *, data_dir: Path,
+                 redactor: Redactor, observers: Sequence[ResultObserver] = (),
+                 env: Mapping[str, str] | None = None, max_parallel_runs: int = 2) -> None:
+        self.loaded = loaded
+        self.store = store
+        self.data_dir = data_dir
+        self.redactor = redactor
+        self.observers = list(observers)
+        self.env = env
+        self.stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="run")
+        self._lock = threading.Lock()
+        self._active: dict[int, Future[object]] = {}
+
+    def _inspector(self, trigger: str, packs: Mapping[str, Pack] | None = None) -> Inspector:
+        return Inspector(self.loaded, self.store, data_dir=self.data_dir, env=self.env,
+                         packs=packs, trigger=trigger, redactor=self.redactor,
+                         observers=self.observers, stop=self.stop)
+
+    @property
+    def active_runs(self) -> list[int]:
+        with self._lock:
+            return [run_id for run_id, f in self._active.items() if not f.done()]
+
+    # -- on demand ------------------------------------------------------------------------
+
+    def submit(self, devices: list[str], groups: list[str], tags: list[str],
+               trigger: str = "api") -> int:
+        """Start a run in the background; its id is returned at once (results are stored as
+        each device finishes). Raises XunjianError for an empty or unknown selection."""
+        if self.stop.is_set():
+            raise XunjianError("the agent is shutting down; no new runs are started")
+        targets = select_devices(self.loaded.devices, devices, groups, tags)
+        inspector = self._inspector(trigger)
+        run_id = inspector.start(len(targets))
+        future: Future[object] = self._pool.submit(self._guarded, inspector, targets, run_id,
+                                                   None)
+        with self._lock:
+            self._active[run_id] = future
+        return run_id
+
+    def _guarded(self, inspector: Inspector, targets: list[Device], run_id: int,
+                 plan: str | None) -> object:
+        try:
+            return inspector.run(targets, run_id=run_id, plan=plan)
+        except Exception:
+            log.exception("run %d failed", run_id)
+            return None
+        finally:
+            with self._lock:
+                self._active.pop(run_id, None)
+
+    # -- scheduled ------------------------------------------------------------------------
+
+    def run_plan(self, plan: PlanConfig, scheduled_for: datetime) -> None:
+        """Run ``plan`` for its fire time ``scheduled_for`` unless that time already ran."""
+        fire_id = self.store.claim_fire(plan.name, scheduled_for)
+        if fire_id is None:
+            log.info("plan %s: the run for %s already happened; not repeated", plan.name,
+                     scheduled_for.isoformat())
+            return
+        if self.stop.is_set():
+            self.store.update_fire(fire_id, "missed", None, "the agent was shutting down")
+            return
+        try:
+            targets = select_devices(self.loaded.devices, plan.devices, plan.groups, plan.tags)
+            inspector = self._inspector("schedule", plan_packs(plan))
+        except XunjianError as exc:
+            self.store.update_fire(fire_id, "failed", None, str(exc))
+            log.error("plan %s: %s", plan.name, exc)
+            return
+        run_id = inspector.start(len(targets), plan=plan.name)
+        self.store.update_fire(fire_id, "running", run_id)
+        log.info("plan %s: run %d started for %s (%d device(s))", plan.name, run_id,
+                 scheduled_for.isoformat(), len(targets))
+        future: Future[object] = self._pool.submit(self._guarded, inspector, targets, run_id,
+                                                   plan.name)
+        with self._lock:
+            self._active[run_id] = future
+        result = future.result()  # the scheduler's max_instances=1 holds while this runs
+        status = self.store.run_status(run_id) if result is not None else "failed"
+        self.store.update_fire(fire_id, status, run_id)
+
+    # -- live probe -----------------------------------------------------------------------
+
+    def probe(self, name: str, module: str | None, timeout: float) -> DeviceResult:
+        """Inspect one device now with ``module`` (a pack name), within ``timeout`` seconds;
+        nothing is stored. Raises KeyError for an unknown device, PackError for a bad pack."""
+        device = self.loaded.device(name)
+        pack = builtin_pack(module or DEFAULT_PACKS[device.platform])
+        inspector = self._inspector("probe", {device.platform: pack})
+        settings = inspector.settings
+        inspector.settings = settings.model_copy(update={
+            "host_timeout": max(1.0, timeout),
+            "connect_timeout": min(settings.connect_timeout, max(1.0, timeout / 2)),
+            "command_timeout": min(settings.command_timeout, max(1.0, timeout)),
+            "retries": 0})
+        return inspector.probe(device)
+
+    # -- shutdown -------------------------------------------------------------------------
+
+    def shutdown(self, grace: float) -> list[int]:
+        """Stop starting devices and runs; wait up to ``grace`` seconds for running ones.
+        Returns the ids of runs still going (the caller records them as aborted)."""
+        self.stop.set()
+        with self._lock:
+            pending = dict(self._active)
+        if pending:
+            log.warning("waiting up to %.0f s for %d running inspection run(s) to finish",
+                        grace, len(pending))
+            wait(list(pending.values()), timeout=grace)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        return [run_id for run_id, f in pending.items() if not f.done()]
