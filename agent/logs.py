@@ -49,3 +49,5 @@ def setup_logging(level: int, redactor: Redactor, fmt: LogFormat = "text") -> No
         logging.INFO if level <= logging.DEBUG else logging.WARNING)
     logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # httpx logs every request URL at INFO; a webhook URL may carry a token in its path
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
