@@ -14,6 +14,7 @@ down, so every fire time is recorded in the store (``plan_fires``) before its ru
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -173,15 +174,12 @@ class PlanScheduler:
 
 def _limited(times: Iterator[datetime], limit: int) -> Iterator[datetime]:
     """At most ``limit`` times: the latest ones (older ones are only counted in the log)."""
-    window: list[datetime] = []
-    dropped = 0
-    for when in times:
+    window: deque[datetime] = deque(maxlen=limit)
+    seen = 0
+    for seen, when in enumerate(times, 1):  # noqa: B007 (seen is the count afterwards)
         window.append(when)
-        if len(window) > limit:
-            window.pop(0)
-            dropped += 1
-    if dropped:
-        log.warning("%d older missed fire time(s) not recorded individually", dropped)
+    if seen > limit:
+        log.warning("%d older missed fire time(s) not recorded individually", seen - limit)
     yield from window
 
 

@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -251,23 +251,17 @@ class Store:
 
     def plan_fire_stats(self) -> dict[str, PlanFireStats]:
         """Per plan: runs started, fires missed, last started scheduled time."""
+        missed = PlanFire.status == "missed"
+        query = select(
+            PlanFire.plan, func.sum(case((missed, 0), else_=1)),
+            func.sum(case((missed, 1), else_=0)),
+            func.max(case((missed, None), else_=PlanFire.scheduled_for)),
+        ).group_by(PlanFire.plan)
         with _storing("reading schedule state", self.url), self._session() as s:
-            rows = s.execute(select(PlanFire.plan, PlanFire.status, func.count(),
-                                    func.max(PlanFire.scheduled_for))
-                             .group_by(PlanFire.plan, PlanFire.status)).all()
-        stats: dict[str, PlanFireStats] = {}
-        for plan, status, count, latest in rows:
-            current = stats.get(plan, PlanFireStats())
-            if status == "missed":
-                current = PlanFireStats(current.runs, current.missed + count, current.last_run)
-            else:
-                last = _aware(latest) if latest else None
-                if current.last_run and last:
-                    last = max(current.last_run, last)
-                current = PlanFireStats(current.runs + count, current.missed,
-                                        last or current.last_run)
-            stats[plan] = current
-        return stats
+            rows = s.execute(query).all()
+        # SQLite returns max() over a CASE as text, PostgreSQL as a timestamp
+        return {plan: PlanFireStats(int(runs), int(misses), _as_datetime(last))
+                for plan, runs, misses, last in rows}
 
     # -- results --------------------------------------------------------------------------
 
@@ -469,6 +463,12 @@ def _to_config(row: ConfigVersion) -> StoredConfig:
         collected_at=_aware(row.collected_at), sha256=row.sha256, lines=row.lines,
         masked=row.masked, text=_decompress(row.text) or "", previous_id=row.previous_id,
         diff=_decompress(row.diff), added=row.added, removed=row.removed)
+
+
+def _as_datetime(value: datetime | str | None) -> datetime | None:
+    if value is None:
+        return None
+    return _aware(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from agent.service.scheduler import PlanScheduler, fire_times, latest_fire_time
+from agent.service.scheduler import MAX_CATCH_UP, PlanScheduler, fire_times, latest_fire_time
 from agent.store import Store
 from checks.model import State
 from config.service import PlanConfig
@@ -126,3 +126,13 @@ def test_started_scheduler_runs_a_due_catch_up_and_reports_state(store: Store):
         scheduler.shutdown()
     assert recorder.calls and recorder.calls[0][0] == "minutely"
     assert not scheduler.running
+
+
+def test_a_long_outage_records_at_most_the_catch_up_limit(store: Store,
+                                                         caplog: pytest.LogCaptureFixture):
+    store.claim_fire("minutely", utc(2026, 1, 1))
+    now = utc(2026, 1, 1) + timedelta(minutes=MAX_CATCH_UP + 250, seconds=30)
+    scheduler = PlanScheduler([MINUTELY], store, Recorder(store), clock=lambda: now)
+    assert scheduler.catch_up(MINUTELY) == now.replace(second=0)
+    assert store.plan_fire_stats()["minutely"].missed == MAX_CATCH_UP - 1
+    assert "250 older missed fire time(s) not recorded individually" in caplog.text

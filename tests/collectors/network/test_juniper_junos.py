@@ -59,6 +59,7 @@ def test_version_matches_ntc(raw: Path) -> None:
 # are the serials the devices printed (we read the Chassis row ourselves).
 CHASSIS_SERIALS = {
     "juniper_junos_show_chassis_hardware.raw": ("A1111", "MX10-T"),
+    # the capture itself was anonymised by ntc-templates: this is the serial it prints
     "juniper_junos_show_chassis_hardware1.raw": ("XXXXXXXX0000", "QFX5100-48S-6Q"),
     "juniper_junos_show_chassis_hardware3.raw": ("A0000", "JNP204 [MX204]"),
     "juniper_junos_show_chassis_hardware4.raw": ("JN1111111", "MX480"),
