@@ -35,12 +35,21 @@ FAKENOS_VERSION := 1.2.1
 
 # Integration tests run real peers on loopback, from Debian's packages: OpenSSH servers
 # (127.0.1.x), and a Prometheus and an Alertmanager that scrape / receive from xunjian.
+# The report tests render HTML in headless Chromium and read PDFs back with poppler's tools;
+# WeasyPrint needs Pango, and Chinese text needs the Noto CJK fonts. Entries are `path:package`:
+# the package is installed when the path is missing.
+LIBDIR := /usr/lib/x86_64-linux-gnu
 APT_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/prometheus:prometheus \
-                /usr/bin/promtool:prometheus /usr/bin/prometheus-alertmanager:prometheus-alertmanager
+                /usr/bin/promtool:prometheus /usr/bin/prometheus-alertmanager:prometheus-alertmanager \
+                /usr/bin/chromium:chromium /usr/bin/pdftotext:poppler-utils \
+                /usr/bin/pdftoppm:poppler-utils /usr/bin/pdfinfo:poppler-utils \
+                /usr/bin/pdffonts:poppler-utils \
+                /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk \
+                $(LIBDIR)/libpango-1.0.so.0:libpango-1.0-0 $(LIBDIR)/libpangoft2-1.0.so.0:libpangoft2-1.0-0
 system-deps: .venv-fakenos/.installed-$(FAKENOS_VERSION)
-	@missing=$$(for entry in $(APT_PACKAGES); do test -x $${entry%%:*} || echo $${entry#*:}; done | sort -u); \
+	@missing=$$(for entry in $(APT_PACKAGES); do test -e $${entry%%:*} || echo $${entry#*:}; done | sort -u); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing from apt for the integration tests:" $$missing; \
+	  echo "installing from apt for the tests:" $$missing; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
