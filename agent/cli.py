@@ -31,6 +31,8 @@ from checks.builtin import CHECK_NAMES
 from checks.model import State
 from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
 from config.secrets import Redactor
+from reports.cli import report as report_command
+from reports.cli import reports as reports_command
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -451,3 +453,5 @@ def inventory_import(file: Path, output: Path | None, platform: str) -> None:
 
 main.add_command(incidents_group)
 main.add_command(problems_group)
+main.add_command(report_command)
+main.add_command(reports_command)

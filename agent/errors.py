@@ -20,7 +20,8 @@ libraries underneath (paramiko, socket, SQLAlchemy, yaml) are translated at the 
     ├── StoreError               the result store could not be opened or written
     ├── NotifyError              a notification could not be delivered (it is retried)
     ├── IncidentError            an incident operation is not possible (unknown id, bad state)
-    └── ServiceError             the agent service cannot start (port in use, bad plan)
+    ├── ServiceError             the agent service cannot start (port in use, bad plan)
+    └── ReportError              a report cannot be made or delivered (bad period, PDF, disk)
 """
 
 from __future__ import annotations
@@ -120,3 +121,7 @@ class IncidentError(XunjianError):
 
 class ServiceError(XunjianError):
     """The agent service cannot start or serve (address in use, invalid plan)."""
+
+
+class ReportError(XunjianError):
+    """A report cannot be made, written or delivered."""

@@ -230,10 +230,24 @@ def _check_check_names(merged: _Merged, known: set[str]) -> list[ConfigProblem]:
     return problems
 
 
-def _check_plans(merged: _Merged) -> list[ConfigProblem]:
-    """Plan names are unique and every group/device a plan names exists."""
+def _check_selection(merged: _Merged, loc: list[int | str], groups: Iterable[str],
+                     devices: Iterable[str]) -> list[ConfigProblem]:
+    """Every group and device a plan or customer names must exist."""
     config = merged.config
     names = {d.name for d in config.devices}
+    problems = [merged.main.problem(
+        [*loc, "groups"], f"unknown group {g!r}; defined groups: "
+                          f"{', '.join(sorted(config.groups)) or 'none'}")
+        for g in groups if g not in config.groups]
+    problems.extend(merged.main.problem([*loc, "devices"],
+                                        f"no device named {d!r} in the inventory")
+                    for d in devices if d not in names)
+    return problems
+
+
+def _check_plans(merged: _Merged) -> list[ConfigProblem]:
+    """Plan names are unique and every group/device/customer a plan names exists."""
+    config = merged.config
     problems: list[ConfigProblem] = []
     seen: set[str] = set()
     for i, plan in enumerate(config.plans):
@@ -241,13 +255,24 @@ def _check_plans(merged: _Merged) -> list[ConfigProblem]:
             problems.append(merged.main.problem(["plans", i, "name"],
                                                 f"duplicate plan name {plan.name!r}"))
         seen.add(plan.name)
-        problems.extend(merged.main.problem(
-            ["plans", i, "groups"], f"unknown group {g!r}; defined groups: "
-                                    f"{', '.join(sorted(config.groups)) or 'none'}")
-            for g in plan.groups if g not in config.groups)
-        problems.extend(merged.main.problem(["plans", i, "devices"],
-                                            f"no device named {d!r} in the inventory")
-                        for d in plan.devices if d not in names)
+        problems.extend(_check_selection(merged, ["plans", i], plan.groups, plan.devices))
+    return problems
+
+
+def _check_customers(merged: _Merged) -> list[ConfigProblem]:
+    """Every group/device a customer names exists; logos are readable files."""
+    problems: list[ConfigProblem] = []
+    base = merged.main.file.parent
+    logos: list[tuple[list[int | str], Path | None]] = [
+        (["report", "provider", "logo"], merged.config.report.provider.logo)]
+    for cid, customer in merged.config.customers.items():
+        problems.extend(_check_selection(merged, ["customers", cid], customer.groups,
+                                         customer.devices))
+        logos.append((["customers", cid, "logo"], customer.logo))
+    for loc, logo in logos:
+        if logo is not None and not (base / logo.expanduser()).is_file():
+            problems.append(merged.main.problem(
+                loc, f"logo file {logo} not found (relative paths start at {base})"))
     return problems
 
 
@@ -303,6 +328,7 @@ def load_config(
     problems.extend(_check_device_names(merged))
     problems.extend(_check_device_references(merged))
     problems.extend(_check_plans(merged))
+    problems.extend(_check_customers(merged))
     if known_checks is not None:
         problems.extend(_check_check_names(merged, set(known_checks)))
     if problems:

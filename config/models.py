@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from config.incidents import IncidentSettings
 from config.notify import MailSettings, NotificationSettings
+from config.reports import CustomerConfig, ReportSettings
 from config.service import PlanConfig, ServerSettings
 
 #: network platforms use netmiko's device_type names
@@ -212,3 +213,7 @@ class XunjianConfig(_Model):
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)
     mail: MailSettings | None = None
+    #: the customer report: provider branding, sign-off, language, periods, forecasts
+    report: ReportSettings = Field(default_factory=ReportSettings)
+    #: customers by id (``xunjian report --customer ID``): their devices, contacts, branding
+    customers: dict[Name, CustomerConfig] = Field(default_factory=dict)

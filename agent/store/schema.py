@@ -300,3 +300,23 @@ class IncidentOutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     #: a periodic re-send of a firing alert (only its failures go to the timeline)
     resend: Mapped[bool]
+
+
+class ReportRow(Base):
+    """A generated customer report. ``version`` counts the reports of one scope (customer or
+    selection) and period: regenerating a report after a fix makes version 2, and so on."""
+
+    __tablename__ = "reports"
+    __table_args__ = (UniqueConstraint("scope", "period", "version",
+                                       name="uq_reports_scope_period_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(300))
+    period: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    generated_at: Mapped[datetime]
+    #: comma-separated, e.g. ``zh-CN,en``
+    languages: Mapped[str] = mapped_column(String(32))
+    overall: Mapped[str] = mapped_column(String(8))
+    #: [{"name": ..., "sha256": ..., "bytes": ...}]
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

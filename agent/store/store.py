@@ -35,6 +35,7 @@ from agent.store.schema import (
     DeviceRow,
     PlanFire,
     RawOutputRow,
+    ReportRow,
     Run,
 )
 from checks.builtin import Previous
@@ -402,6 +403,56 @@ class Store:
         with _storing("reading devices", self.url), self._session() as s:
             rows = s.execute(select(DeviceRow.name, DeviceRow.platform, DeviceRow.meta)).all()
         return {name: {**(meta or {}), "platform": platform} for name, platform, meta in rows}
+
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[Session]:
+        """A session for read queries of other packages (reports); database errors become
+        StoreError naming ``what``."""
+        with _storing(what, self.url), self._session() as s:
+            yield s
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def claim_report_version(self, scope: str, period: str, languages: str, overall: str,
+                             generated_at: datetime) -> tuple[int, int]:
+        """Reserve the next version of the report of ``scope`` and ``period``; returns
+        ``(report_id, version)``. Two generators at once get different versions."""
+        for _ in range(5):
+            try:
+                with _storing("recording the report", self.url), self._session() as s, s.begin():
+                    latest = s.scalar(select(func.max(ReportRow.version)).where(
+                        ReportRow.scope == scope, ReportRow.period == period)) or 0
+                    row = ReportRow(scope=scope, period=period, version=latest + 1,
+                                    generated_at=generated_at, languages=languages,
+                                    overall=overall, files=[])
+                    s.add(row)
+                    s.flush()
+                    return row.id, row.version
+            except StoreError as exc:
+                if not isinstance(exc.__cause__, IntegrityError):
+                    raise
+        raise StoreError(f"result store {self.url}: could not reserve a report version for "
+                         f"{scope} {period} (too many concurrent generators); try again")
+
+    def report_files(self, report_id: int, files: list[dict[str, Any]]) -> None:
+        with _storing("recording the report files", self.url), self._session() as s, s.begin():
+            row = s.get(ReportRow, report_id)
+            if row is not None:
+                row.files = files
+
+    def discard_report(self, report_id: int) -> None:
+        """Forget a reserved version whose files could not be made."""
+        with _storing("discarding the report", self.url), self._session() as s, s.begin():
+            row = s.get(ReportRow, report_id)
+            if row is not None:
+                s.delete(row)
+
+    def reports(self, limit: int = 50) -> list[dict[str, Any]]:
+        with _storing("reading reports", self.url), self._session() as s:
+            rows = s.scalars(select(ReportRow).order_by(ReportRow.id.desc()).limit(limit))
+            return [{"id": r.id, "scope": r.scope, "period": r.period, "version": r.version,
+                     "generated_at": _aware(r.generated_at), "languages": r.languages,
+                     "overall": r.overall, "files": r.files} for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests and `xunjian store info`)."""
