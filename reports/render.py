@@ -29,8 +29,20 @@ SECTIONS = (
 STATES = (State.CRIT, State.UNKNOWN, State.WARN, State.OK)
 _RECONCILE = ("matched", "replaced", "missing", "unregistered", "unverified")
 
+#: control characters (ANSI escapes in device output ...) shown as their visible symbols
+#: (ESC → ␛): HTML forbids them, and a terminal showing the file must not obey them
+_VISIBLE = {c: 0x2400 + c for c in range(32) if c not in (9, 10, 13)} | {0x7F: 0x2421}
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return value.translate(_VISIBLE)
+    return value
+
+
 _env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True,
-                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                   finalize=_finalize)
 
 
 def _badge(t: Translator) -> Any:
