@@ -415,7 +415,8 @@ def config_check(file: Path | None) -> None:
         click.echo(f"warning: {warning}", err=True)
     out.print(f"[green]ok:[/] {escape(str(path))}: {len(loaded.devices)} device(s), "
               f"{len(loaded.config.groups)} group(s), {len(loaded.config.credentials)} "
-              f"credential set(s), {len(loaded.config.plans)} plan(s)")
+              f"credential set(s), {len(loaded.config.plans)} plan(s), "
+              f"{len(loaded.config.customers)} customer(s)")
 
 
 @main.group()

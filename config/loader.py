@@ -11,8 +11,10 @@ import os
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,6 +23,7 @@ from agent.errors import ConfigError, ConfigProblem, CredentialError
 from config.inventory import Device, resolve_device
 from config.models import DeviceConfig, InventoryFile, XunjianConfig
 from config.secrets import ResolvedCredential, resolve_credential
+from config.service import PlanConfig
 
 CONFIG_ENV = "XUNJIAN_CONFIG"
 M = TypeVar("M", bound=BaseModel)
@@ -256,6 +259,63 @@ def _check_plans(merged: _Merged) -> list[ConfigProblem]:
                                                 f"duplicate plan name {plan.name!r}"))
         seen.add(plan.name)
         problems.extend(_check_selection(merged, ["plans", i], plan.groups, plan.devices))
+        if plan.kind == "report":
+            problems.extend(_check_report_plan(merged, i, plan))
+    return problems
+
+
+def _other_day_in(plan: PlanConfig, zone: str, count: int = 60) -> datetime | None:
+    """One of the plan's next ``count`` fire times that is another calendar day in ``zone``
+    than in the plan's own time zone, or None."""
+    if plan.timezone == zone:
+        return None
+    trigger, other = plan.trigger(), ZoneInfo(zone)
+    when: datetime | None = trigger.get_next_fire_time(None, datetime.now(UTC))
+    for _ in range(count):
+        if when is None:
+            return None
+        if when.date() != when.astimezone(other).date():
+            return when
+        when = trigger.get_next_fire_time(when, when + timedelta(microseconds=1))
+    return None
+
+
+def _check_report_plan(merged: _Merged, index: int, plan: PlanConfig) -> list[ConfigProblem]:
+    """A report plan's customer exists, its fire times are the same day in report.timezone,
+    and e-mail has a server and someone to send to."""
+    config = merged.config
+    loc: list[int | str] = ["plans", index]
+    problems: list[ConfigProblem] = []
+    customer = config.customers.get(plan.customer) if plan.customer else None
+    when = _other_day_in(plan, config.report.timezone)
+    if when is not None:
+        there = when.astimezone(ZoneInfo(config.report.timezone))
+        problems.append(merged.main.problem(
+            [*loc, "timezone"],
+            f"this plan fires at {when:%Y-%m-%d %H:%M} {plan.timezone}, which is "
+            f"{there:%Y-%m-%d %H:%M} in report.timezone ({config.report.timezone}); the "
+            "report period is worked out from the day in report.timezone, which may not be "
+            "the period you meant: use the same time zone for both, or a time that falls on "
+            "the same day in both"))
+    if plan.customer and customer is None:
+        known = ", ".join(sorted(config.customers)) or "none (add a customers: section)"
+        problems.append(merged.main.problem(
+            [*loc, "customer"], f"unknown customer {plan.customer!r}; defined customers: "
+                                f"{known}"))
+    if not plan.email:
+        return problems
+    if config.mail is None:
+        problems.append(merged.main.problem(
+            [*loc, "email"], "email: true needs a mail: section (the SMTP server the report "
+                             "is sent through); add one or set email: false"))
+    if plan.customer is None:
+        problems.append(merged.main.problem(
+            [*loc, "email"], "email: true needs a customer: the report goes to the "
+                             "customer's contacts"))
+    elif customer is not None and not customer.contacts:
+        problems.append(merged.main.problem(
+            [*loc, "email"], f"customer {plan.customer!r} has no contacts to mail the report "
+                             f"to; add customers.{plan.customer}.contacts or set email: false"))
     return problems
 
 

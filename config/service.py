@@ -1,16 +1,18 @@
 """Settings of the long-running agent (``xunjian serve``): its HTTP listener and the
-inspection plans it runs on schedules."""
+plans it runs on schedules (inspections and customer reports)."""
 
 from __future__ import annotations
 
 import ipaddress
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.reports import ReportFormat
 
 #: paths that answer without a bearer token unless ``server.auth.public`` says otherwise
 DEFAULT_PUBLIC_PATHS = ("/metrics", "/healthz")
@@ -60,8 +62,15 @@ def _is_ip(value: str) -> bool:
     return True
 
 
+ReportPeriodKind = Literal["previous-month", "current-month", "previous-week",
+                          "previous-quarter"]
+#: keys only a report plan takes, and only an inspection plan takes
+REPORT_PLAN_KEYS = ("customer", "period", "languages", "formats", "email", "out_dir")
+INSPECTION_PLAN_KEYS = ("packs",)
+
+
 class PlanConfig(_Strict):
-    """An inspection plan: which devices, on what schedule.
+    """A plan: an inspection of some devices, or the customer report, on a schedule.
 
     ``cron`` is a standard five-field crontab expression (minute hour day month weekday)
     evaluated in ``timezone``: ``0 2 1 * *`` is 02:00 on the 1st of each month.
@@ -70,17 +79,32 @@ class PlanConfig(_Strict):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")
     cron: str
     timezone: str = "UTC"
-    kind: Literal["inspection"] = "inspection"
-    #: devices chosen by group, tag or name (union); none of them = the whole inventory
+    kind: Literal["inspection", "report"] = "inspection"
+    #: devices chosen by group, tag or name (union); none of them = the whole inventory.
+    #: A report plan with a customer narrows the customer's devices to these.
     groups: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
-    #: pack names by platform, overriding the platform's standard pack
+    #: pack names by platform, overriding the platform's standard pack (inspection only)
     packs: dict[str, str] = Field(default_factory=dict)
     #: a run that could not start on time (agent down, previous run still going) still
     #: starts if it is at most this late; later ones are recorded as missed
     misfire_grace_seconds: int = Field(default=3600, ge=1)
     enabled: bool = True
+
+    # -- report plans (kind: report) ------------------------------------------------------
+    #: a customer id from ``customers:``; without it the plan's groups/tags/devices select
+    customer: str | None = None
+    #: the period the report covers, relative to the scheduled time in ``report.timezone``
+    period: ReportPeriodKind = "previous-month"
+    #: default: the customer's language, else ``report.language``
+    languages: Annotated[list[Literal["zh-CN", "en"]], Field(min_length=1)] | None = None
+    #: default: ``report.formats``
+    formats: Annotated[list[ReportFormat], Field(min_length=1)] | None = None
+    #: mail the report to the customer's contacts (needs ``mail:``)
+    email: bool = False
+    #: default: ``report.output_dir``, else ``<data dir>/reports``; relative to the config
+    out_dir: Path | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -91,6 +115,17 @@ class PlanConfig(_Strict):
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
                              "Asia/Shanghai or UTC)") from exc
         return value
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> PlanConfig:
+        foreign = REPORT_PLAN_KEYS if self.kind == "inspection" else INSPECTION_PLAN_KEYS
+        wrong = [key for key in foreign if key in self.model_fields_set]
+        if wrong:
+            other = "report" if self.kind == "inspection" else "inspection"
+            raise ValueError(f"{', '.join(wrong)}: only {other} plans (kind: {other}) take "
+                             f"this; this plan is kind: {self.kind}, so remove it or set "
+                             f"kind: {other}")
+        return self
 
     @model_validator(mode="after")
     def _valid_cron(self) -> PlanConfig:

@@ -77,16 +77,20 @@ def _truncate(name: str, limit: int) -> str:
     return encoded[:limit].decode("utf-8", "ignore").rstrip(". ")
 
 
+#: where the output directory is chosen: the CLI's --out, a report plan's out_dir
+_ELSEWHERE = "choose another directory (--out, or out_dir in a plan)"
+
+
 def _advice(exc: OSError) -> str:
     """What the operator can do about a failed write."""
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return "disk full: free space or choose --out"
+        return f"disk full: free space or {_ELSEWHERE}"
     if code in (errno.EACCES, errno.EPERM):
-        return "permission denied: fix the directory's permissions or choose --out"
+        return f"permission denied: fix the directory's permissions or {_ELSEWHERE}"
     if code == errno.EROFS:
-        return "read-only file system: choose --out"
-    return "check the output directory or choose --out"
+        return f"read-only file system: {_ELSEWHERE}"
+    return f"check the output directory or {_ELSEWHERE}"
 
 
 def _reason(exc: OSError) -> str:

@@ -1,5 +1,5 @@
-"""The agent's HTTP API (FastAPI): metrics, probes, service discovery, runs, devices and
-incidents. Everything except the configured public paths needs a bearer token.
+"""The agent's HTTP API (FastAPI): metrics, probes, service discovery, runs, devices,
+reports and incidents. Everything except the configured public paths needs a bearer token.
 
 The app is built from a :class:`Service` holding its collaborators, so tests can build one
 over a real store without starting the scheduler or a listener.
@@ -99,10 +99,30 @@ class SdTarget(BaseModel):
 
 class PlanView(BaseModel):
     name: str
+    kind: Literal["inspection", "report"]
     next_run: datetime | None
     last_run: datetime | None
     missed_total: int
     runs_total: int
+
+
+class ReportFile(BaseModel):
+    name: str
+    bytes: int
+    sha256: str
+
+
+class ReportView(BaseModel):
+    id: int
+    #: what the report covers: ``customer:<id>``, or a selection's prefix and hash
+    scope: str
+    period: str
+    version: int
+    #: comma-separated, e.g. ``zh-CN,en``
+    languages: str
+    overall: str
+    generated_at: datetime
+    files: list[ReportFile]
 
 
 def _device_summary(device: Device, latest: DeviceResult | None) -> DeviceSummary:
@@ -130,9 +150,10 @@ def sd_labels(device: Device) -> dict[str, str]:
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="xunjian agent", version=__version__,
-        description="Scheduled read-only inspections: metrics, probes, service discovery, "
-                    "runs, devices and incidents. Send `Authorization: Bearer <token>` on "
-                    "every path except the public ones (default /metrics and /healthz).",
+        description="Scheduled read-only inspections and reports: metrics, probes, service "
+                    "discovery, runs, devices, reports and incidents. Send `Authorization: "
+                    "Bearer <token>` on every path except the public ones (default /metrics "
+                    "and /healthz).",
         # documents the scheme in OpenAPI; the middleware below enforces it on every path
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
@@ -222,7 +243,8 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/plans", response_model=list[PlanView], tags=["runs"])
     def plans() -> list[PlanView]:
-        """Scheduled plans: next and last run, runs and missed runs."""
+        """Scheduled plans (inspection and report): next and last run, runs and missed
+        runs."""
         return [PlanView(**vars(p)) for p in service.plans()]
 
     @app.get("/devices", response_model=list[DeviceSummary], tags=["devices"])
@@ -240,6 +262,14 @@ def create_app(service: Service) -> FastAPI:
             raise HTTPException(404, f"no device named {name!r} in the inventory")
         return service.store.history(name, limit)
 
-    for add_routes in service.extra_routes:
+    for add_routes in [_report_routes, *service.extra_routes]:
         add_routes(app, service)
     return app
+
+
+def _report_routes(app: FastAPI, service: Service) -> None:
+    @app.get("/reports", response_model=list[ReportView], tags=["reports"])
+    def reports(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[ReportView]:
+        """Customer reports made so far (by report plans or ``xunjian report``), newest
+        first, with their files (in the output directory on the agent's host)."""
+        return [ReportView(**row) for row in service.store.reports(limit)]

@@ -1,4 +1,5 @@
 """Runs inside the agent: on-demand (``POST /runs``), scheduled (plans) and live probes.
+Report plans run in the same pool, with their outcome recorded on the plan's fire.
 
 Every run goes through the same :class:`~agent.runner.Inspector`, so the HTTP API, the
 scheduler and the CLI store identical results. One stop event is shared by all runs: on
@@ -10,13 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from datetime import datetime
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from agent.errors import XunjianError
 from agent.results import DeviceResult
 from agent.runner import DEFAULT_PACKS, Inspector, ResultObserver, select_devices
+from agent.service.report_plans import make_report
 from agent.store import Store
 from collectors.pack import Pack, builtin_pack
 from config.inventory import Device
@@ -46,6 +49,8 @@ class RunManager:
         self._pool = ThreadPoolExecutor(max_parallel_runs, thread_name_prefix="run")
         self._lock = threading.Lock()
         self._active: dict[int, Future[object]] = {}
+        #: report plans being made, by fire id (they have no inspection run)
+        self._reports: dict[int, Future[str]] = {}
 
     def _inspector(self, trigger: str, packs: Mapping[str, Pack] | None = None) -> Inspector:
         return Inspector(self.loaded, self.store, data_dir=self.data_dir, env=self.env,
@@ -97,6 +102,9 @@ class RunManager:
         if self.stop.is_set():
             self.store.update_fire(fire_id, "missed", None, "the agent was shutting down")
             return
+        if plan.kind == "report":
+            self._run_report(plan, scheduled_for, fire_id)
+            return
         try:
             targets = select_devices(self.loaded.devices, plan.devices, plan.groups, plan.tags)
             inspector = self._inspector("schedule", plan_packs(plan))
@@ -115,6 +123,35 @@ class RunManager:
         result = future.result()  # the scheduler's max_instances=1 holds while this runs
         status = self.store.run_status(run_id) if result is not None else "failed"
         self.store.update_fire(fire_id, status, run_id)
+
+    def _run_report(self, plan: PlanConfig, scheduled_for: datetime, fire_id: int) -> None:
+        """Make a report plan's report in the worker pool; the fire records the outcome (no
+        inspection run). A failure is logged and recorded, never raised to the scheduler."""
+        log.info("plan %s: making the report scheduled for %s", plan.name,
+                 scheduled_for.isoformat())
+        future = self._pool.submit(
+            make_report, plan, scheduled_for, loaded=self.loaded, store=self.store,
+            data_dir=self.data_dir, env=self.env, clock=lambda: datetime.now(UTC),
+            progress=lambda msg: log.debug("plan %s: %s", plan.name, msg))
+        with self._lock:
+            self._reports[fire_id] = future
+        try:
+            note = future.result()  # the scheduler's max_instances=1 holds while this runs
+            status = "completed"
+            log.info("plan %s: %s", plan.name, note)
+        except CancelledError:
+            status, note = "aborted", "the agent stopped before the report was made"
+            log.warning("plan %s: %s", plan.name, note)
+        except XunjianError as exc:
+            status, note = "failed", str(exc)
+            log.error("plan %s: the report failed: %s", plan.name, exc)
+        except Exception as exc:  # a bug must not stop the service; the fire says what
+            status, note = "failed", f"{type(exc).__name__}: {exc}"
+            log.exception("plan %s: the report failed", plan.name)
+        finally:
+            with self._lock:
+                self._reports.pop(fire_id, None)
+        self.store.update_fire(fire_id, status, None, note)
 
     # -- live probe -----------------------------------------------------------------------
 
@@ -140,9 +177,10 @@ class RunManager:
         self.stop.set()
         with self._lock:
             pending = dict(self._active)
-        if pending:
-            log.warning("waiting up to %.0f s for %d running inspection run(s) to finish",
-                        grace, len(pending))
-            wait(list(pending.values()), timeout=grace)
+            reports: list[Future[Any]] = list(self._reports.values())
+        if pending or reports:
+            log.warning("waiting up to %.0f s for %d running inspection run(s) and %d "
+                        "report(s) to finish", grace, len(pending), len(reports))
+            wait([*pending.values(), *reports], timeout=grace)
         self._pool.shutdown(wait=False, cancel_futures=True)
         return [run_id for run_id, f in pending.items() if not f.done()]

@@ -1,4 +1,4 @@
-"""Inspection plans on cron schedules (APScheduler 3.11).
+"""Plans (inspections and customer reports) on cron schedules (APScheduler 3.11).
 
 APScheduler keeps time while the agent runs: coalescing, one running instance per plan, and an
 explicit misfire grace time per plan. What it cannot know is what happened while the agent was
@@ -168,7 +168,8 @@ class PlanScheduler:
             states.append(PlanState(
                 name=plan.name, next_run=nxt.astimezone(UTC) if nxt else None,
                 last_run=stat.last_run if stat else None,
-                missed_total=stat.missed if stat else 0, runs_total=stat.runs if stat else 0))
+                missed_total=stat.missed if stat else 0, runs_total=stat.runs if stat else 0,
+                kind=plan.kind))
         return states
 
 

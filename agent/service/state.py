@@ -15,5 +15,7 @@ class PlanState:
     last_run: datetime | None
     #: fire times recorded as missed (agent down or busy beyond the misfire grace time)
     missed_total: int
-    #: runs of this plan that started
+    #: runs of this plan that started (for a report plan: reports it started to make)
     runs_total: int
+    #: ``inspection`` or ``report``
+    kind: str = "inspection"

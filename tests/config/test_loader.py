@@ -868,7 +868,8 @@ def test_cli_config_check_ok(cli_runner: CliRunner, full_config: Path) -> None:
                                env={**ENV, "COLUMNS": "1000"})
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        f"ok: {full_config}: 3 device(s), 2 group(s), 2 credential set(s), 0 plan(s)")
+        f"ok: {full_config}: 3 device(s), 2 group(s), 2 credential set(s), 0 plan(s), "
+        "0 customer(s)")
     assert result.stderr == ""
 
 

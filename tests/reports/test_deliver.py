@@ -171,7 +171,8 @@ def test_full_disk_keeps_the_earlier_report(tmp_path: Path, pdf: bytes,
         with pytest.raises(ReportError) as caught:
             write_outputs(disk, "report", {"html": b"<p>October</p>", "pdf": pdf})
         assert str(caught.value) == (f"cannot write {disk / 'report.pdf'}: No space left on "
-                                     "device; disk full: free space or choose --out")
+                                     "device; disk full: free space or choose another directory "
+                                     "(--out, or out_dir in a plan)")
         # all or nothing: the new HTML was written but does not replace September's either
         assert (disk / "report.html").read_bytes() == old["html"]
         assert (disk / "report.pdf").read_bytes() == old["pdf"]
@@ -184,7 +185,7 @@ def test_read_only_disk(tmp_path: Path) -> None:
         if not mounted:
             pytest.skip("mount is not allowed here (needs root)")
         with pytest.raises(ReportError, match=r"^cannot write .*/ro/r\.html: Read-only file "
-                                              r"system; read-only file system: choose --out$"):
+                                              r"system; read-only file system: choose another "):
             write_outputs(disk, "r", {"html": b"x"})
         with pytest.raises(ReportError, match=r"^cannot create the output directory .*/ro/sub: "
                                               r"Read-only file system"):
@@ -194,7 +195,7 @@ def test_read_only_disk(tmp_path: Path) -> None:
 def test_output_directory_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "out").write_text("not a directory")
     with pytest.raises(ReportError, match=r"cannot create the output directory .*out: File "
-                                          r"exists; check the output directory or choose --out"):
+                                          r"exists; check the output directory or choose "):
         write_outputs(tmp_path / "out", "r", {"html": b"x"})
 
 
