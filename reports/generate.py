@@ -75,7 +75,9 @@ def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
                 "the config)"
             raise ReportError(f"unknown customer {job.customer!r}; known: {known}")
         pool = select_devices(pool, customer.devices, customer.groups, customer.tags)
-        parts.append(("customer", customer.name))
+        parts.extend((label, ", ".join(values)) for label, values in (
+            ("groups", customer.groups), ("tags", customer.tags), ("devices", customer.devices))
+            if values)
     if job.groups or job.tags or job.devices:
         pool = [d for d in pool if d.name in {
             x.name for x in select_devices(loaded.devices, job.devices, job.groups, job.tags)}]
@@ -94,6 +96,16 @@ def scope_text(lang: str, selection: Selection) -> str:
     if not selection.parts:
         return t("report.scope.all", count=len(selection.devices))
     return "; ".join(t(f"report.scope.{kind}", value=value) for kind, value in selection.parts)
+
+
+def request(job: ReportJob, selection: Selection, lang: Language,
+            now: datetime) -> ReportRequest:
+    """What :func:`reports.build.build_report` needs for one language of the job."""
+    customer = selection.customer
+    return ReportRequest(
+        period=job.period, devices=selection.devices, language=lang, now=now,
+        customer=BrandingConfig(name=customer.name, logo=customer.logo) if customer else None,
+        scope=scope_text(lang, selection), author=job.author, reviewer=job.reviewer)
 
 
 def _register_key(selection: Selection, job: ReportJob) -> str:
@@ -134,11 +146,7 @@ def generate(store: Store, loaded: LoadedConfig, job: ReportJob, now: datetime,
     data: dict[str, ReportData] = {}
     for lang in job.languages:
         progress(f"collecting {len(selection.devices)} device(s) for {job.period.label} ({lang})")
-        data[lang] = build_report(store, loaded, ReportRequest(
-            period=job.period, devices=selection.devices, language=lang, now=now,
-            customer=BrandingConfig(name=selection.customer.name, logo=selection.customer.logo)
-            if selection.customer else None,
-            scope=scope_text(lang, selection), author=job.author, reviewer=job.reviewer))
+        data[lang] = build_report(store, loaded, request(job, selection, lang, now))
     first = next(iter(data.values()))
     report_id, version = store.claim_report_version(
         _register_key(selection, job), job.period.label, ",".join(job.languages),

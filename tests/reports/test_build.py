@@ -12,8 +12,8 @@ from support.report_history import HOSTILE, History, history
 from agent.errors import ReportError
 from agent.store import Store
 from checks.model import State
-from reports.build import ReportRequest, build_report
-from reports.generate import ReportJob, generate, scope_text, select
+from reports.build import build_report
+from reports.generate import ReportJob, generate, request, select
 from reports.model import ReportData
 from reports.period import parse_period
 
@@ -29,10 +29,8 @@ def _build(h: History, period: str = "2026-10", lang: str = "en",
            customer: str | None = "acme") -> ReportData:
     job = ReportJob(period=parse_period(period, "UTC"), languages=[lang],  # type: ignore[list-item]
                     formats=["json"], out_dir=Path("."), customer=customer)
-    chosen = select(h.loaded, job)
-    return build_report(h.store, h.loaded, ReportRequest(
-        period=job.period, devices=chosen.devices, language=lang,  # type: ignore[arg-type]
-        now=NOW, scope=scope_text(lang, chosen)))
+    return build_report(h.store, h.loaded,
+                        request(job, select(h.loaded, job), lang, NOW))  # type: ignore[arg-type]
 
 
 def test_summary_and_coverage(seeded: History) -> None:
