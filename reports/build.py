@@ -135,7 +135,7 @@ def _section(t: Translator, device: Device, stored: StoredResult | None) -> Devi
     return DeviceSection(
         **base, state=r.state, reachable=r.reachable, inspected_at=r.started_at, error=r.error,
         os=" ".join(p for p in (facts.os_name, facts.os_version) if p) or None if facts else None,
-        uptime_days=round(facts.uptime_seconds / 86400, 1)
+        uptime_days=round(facts.uptime_seconds / 86400, 3)
         if facts and facts.uptime_seconds is not None else None,
         cpu_percent=round(facts.cpu_used_ratio * 100, 1)
         if facts and facts.cpu_used_ratio is not None else None,
@@ -245,7 +245,8 @@ def build_report(store: Store, loaded: LoadedConfig, request: ReportRequest) -> 
         inventory=[reconcile(t, d, current.get(d.name)) for d in devices],
         findings=findings,
         devices=[_section(t, d, current.get(d.name))
-                 for d in sorted(devices, key=lambda d: (d.business_system or "", d.name))],
+                 for d in sorted(devices, key=lambda d: (d.business_level or 5,
+                                                         d.business_system or "", d.name))],
         changes=change, trends=trend_metrics(t, values, settings.trend_devices),
         forecasts=predicted, incidents=incidents, waivers=_waivers(t, loaded, devices, period),
         appendix=_appendix(store, source, current, period))

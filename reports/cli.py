@@ -59,7 +59,7 @@ def _config_option(fn: Any) -> Any:
               help="zh-CN, en or both (zh-CN,en) [default: the customer's, else report.language].")
 @click.option("--format", "-f", "formats", multiple=True,
               help="html,pdf,json,csv,xlsx (comma-separated) [default: report.formats].")
-@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "-o", "out_dir", type=click.Path(path_type=Path),
               help="Output directory [default: report.output_dir, else <data dir>/reports].")
 @click.option("--author", help="Prepared by (sign-off block) [default: report.author].")
 @click.option("--reviewer", help="Reviewed by (sign-off block) [default: report.reviewer].")
@@ -93,9 +93,7 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
             chosen = parse_period(period, zone)
         else:
             chosen = current_month(now, zone)
-        cust = loaded.config.customers.get(customer) if customer else None
-        languages = _split(langs, LANGUAGES, "language") or [
-            (cust.language if cust and cust.language else settings.language)]
+        languages = _split(langs, LANGUAGES, "language")
         kinds = _split(formats, REPORT_FORMATS, "format") or list(settings.formats)
         target = out_dir or settings.output_dir or _data_dir(loaded) / "reports"
         if not target.is_absolute() and out_dir is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +31,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class ReportJob:
     period: Period
+    #: empty: the customer's language, else ``report.language``
     languages: Sequence[Language]
     formats: Sequence[ReportFormat]
     out_dir: Path
@@ -61,6 +62,8 @@ class Selection:
     parts: list[tuple[str, str]]
     #: the file-name prefix (the customer id, or ``xunjian``)
     prefix: str
+    #: the customer id (given, or the only one configured)
+    customer_id: str | None = None
 
 
 def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
@@ -68,6 +71,13 @@ def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
     customer = None
     pool = loaded.devices
     parts: list[tuple[str, str]] = []
+    customers = loaded.config.customers
+    if job.customer is None and len(customers) == 1 and not (job.groups or job.tags
+                                                             or job.devices):
+        # nothing asked for, and the one customer owns the whole inventory: it is theirs
+        only_id, only = next(iter(customers.items()))
+        if len(select_devices(pool, only.devices, only.groups, only.tags)) == len(pool):
+            job = replace(job, customer=only_id)
     if job.customer is not None:
         customer = loaded.config.customers.get(job.customer)
         if customer is None:
@@ -87,7 +97,7 @@ def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
                 parts.append((label, ", ".join(values)))
     if not pool:
         raise ReportError("no device matches the selection: check --customer/--group/--tag")
-    return Selection(pool, customer, parts, job.customer or "xunjian")
+    return Selection(pool, customer, parts, job.customer or "xunjian", job.customer)
 
 
 def scope_text(lang: str, selection: Selection) -> str:
@@ -110,8 +120,8 @@ def request(job: ReportJob, selection: Selection, lang: Language,
 
 def _register_key(selection: Selection, job: ReportJob) -> str:
     """What identifies 'the same report' across generations (for its version number)."""
-    if job.customer and not (job.groups or job.tags or job.devices):
-        return f"customer:{job.customer}"
+    if selection.customer_id and not (job.groups or job.tags or job.devices):
+        return f"customer:{selection.customer_id}"
     return f"{selection.prefix}:" + hashlib.sha256(
         ",".join(d.name for d in selection.devices).encode()).hexdigest()[:16]
 
@@ -143,6 +153,11 @@ def generate(store: Store, loaded: LoadedConfig, job: ReportJob, now: datetime,
              progress: Progress = lambda _msg: None,
              env: Mapping[str, str] | None = None) -> GeneratedReport:
     selection = select(loaded, job)
+    customer = selection.customer
+    # no language asked for: the customer's, else the report default
+    languages = list(job.languages) or [
+        customer.language if customer and customer.language else loaded.config.report.language]
+    job = replace(job, languages=languages)
     data: dict[str, ReportData] = {}
     for lang in job.languages:
         progress(f"collecting {len(selection.devices)} device(s) for {job.period.label} ({lang})")

@@ -92,6 +92,14 @@ class Translator:
             return "—"
         return f"{value:,.{digits}f}"
 
+    def uptime(self, days: float | None) -> str:
+        """Days, or hours for less than a day."""
+        if days is None:
+            return "—"
+        if days < 1:
+            return self("report.device.hours", hours=f"{days * 24:.0f}")
+        return self("report.device.days", days=self.number(days))
+
     def percent(self, ratio: float | None, digits: int = 1) -> str:
         """A 0–1 ratio as a percentage."""
         return "—" if ratio is None else f"{ratio * 100:.{digits}f} %"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Literal
 
 from checks.builtin import BUILTIN_CHECKS
@@ -19,11 +19,15 @@ METRICS: tuple[Metric, ...] = ("cpu", "memory", "filesystem", "temperature")
 SeriesKey = tuple[str, str | None]
 
 
-def _series(values: Sequence[TrendValue], check: str) -> dict[SeriesKey, list[TrendPoint]]:
+def _series(values: Sequence[TrendValue], check: str, *,
+            by_day: bool = False) -> dict[SeriesKey, list[TrendPoint]]:
+    """Points per (device, item). ``by_day`` puts each daily value at its day's start (UTC),
+    so a chart shows days, not the seconds between the devices' inspection times."""
     out: dict[SeriesKey, list[TrendPoint]] = defaultdict(list)
     for v in values:
         if v.check == check:
-            out[(v.device, v.item)].append(TrendPoint(at=v.at, value=v.value))
+            at = datetime.combine(v.at.astimezone(UTC).date(), time(), UTC) if by_day else v.at
+            out[(v.device, v.item)].append(TrendPoint(at=at, value=v.value))
     return out
 
 
@@ -31,7 +35,7 @@ def trend_metrics(t: Translator, values: Sequence[TrendValue], top: int) -> list
     """One chart per metric with data: the ``top`` series with the highest latest value."""
     charts: list[TrendMetric] = []
     for metric in METRICS:
-        series = _series(values, metric)
+        series = _series(values, metric, by_day=True)
         if not series:
             continue
         chosen = sorted(series.items(), key=lambda kv: (-kv[1][-1].value, kv[0][0]))[:top]

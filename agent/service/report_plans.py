@@ -53,9 +53,7 @@ def output_dir(plan: PlanConfig, loaded: LoadedConfig, data_dir: Path) -> Path:
 def report_job(plan: PlanConfig, loaded: LoadedConfig, scheduled_for: datetime,
                data_dir: Path) -> ReportJob:
     settings = loaded.config.report
-    customer = loaded.config.customers.get(plan.customer) if plan.customer else None
-    languages = plan.languages or [
-        customer.language if customer and customer.language else settings.language]
+    languages = plan.languages or []  # empty: generate() takes the customer's language
     return ReportJob(
         period=period_for(plan.period, scheduled_for, settings.timezone),
         languages=cast(list[Language], list(languages)),

@@ -170,3 +170,18 @@ def test_regenerating_makes_a_new_version_and_keeps_the_old_files(seeded: Histor
     assert second.data["en"].meta.version == 2
     versions = [(r["period"], r["version"]) for r in seeded.store.reports()]
     assert versions == [("2026-10", 2), ("2026-10", 1)]
+
+
+def test_the_only_customer_owning_every_device_is_the_default(tmp_path: Path,
+                                                              store: Store) -> None:
+    from support.report_history import CONFIG, write_config
+
+    from config.loader import load_config
+
+    owned = [d for d in CONFIG["devices"] if d["name"] != "lab-01"]  # type: ignore[union-attr]
+    loaded = load_config(write_config(tmp_path, devices=owned))
+    job = ReportJob(period=parse_period("2026-10", "UTC"), languages=[], formats=["json"],
+                    out_dir=tmp_path)
+    chosen = select(loaded, job)
+    assert chosen.customer is not None and chosen.customer.name == "某某银行股份有限公司"
+    assert chosen.prefix == "acme"

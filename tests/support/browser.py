@@ -277,6 +277,14 @@ class _DevToolsPipe:
     def _event(self, event: dict[str, Any]) -> None:
         self._events.append(event)
         _record_console(event, self._sink)
+        if event.get("method") == "Page.javascriptDialogOpening":
+            # a dialog blocks the page (its load event too) until answered: fail now, not at
+            # the timeout, and say why (a page that runs alert() ran script it should not)
+            params = event.get("params", {})
+            raise BrowserError(
+                f"the page opened a JavaScript {params.get('type', '')} dialog: "
+                f"{params.get('message', '')!r}"
+            )
 
     # -- page ----------------------------------------------------------------------------------
 
