@@ -100,6 +100,13 @@ def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
     return Selection(pool, customer, parts, job.customer or "xunjian", job.customer)
 
 
+def languages(loaded: LoadedConfig, job: ReportJob, selection: Selection) -> list[Language]:
+    """The job's languages; none asked for: the customer's, else ``report.language``."""
+    customer = selection.customer
+    return list(job.languages) or [
+        customer.language if customer and customer.language else loaded.config.report.language]
+
+
 def scope_text(lang: str, selection: Selection) -> str:
     """The selection in the report's language, for the cover."""
     t = Translator(lang)
@@ -153,11 +160,7 @@ def generate(store: Store, loaded: LoadedConfig, job: ReportJob, now: datetime,
              progress: Progress = lambda _msg: None,
              env: Mapping[str, str] | None = None) -> GeneratedReport:
     selection = select(loaded, job)
-    customer = selection.customer
-    # no language asked for: the customer's, else the report default
-    languages = list(job.languages) or [
-        customer.language if customer and customer.language else loaded.config.report.language]
-    job = replace(job, languages=languages)
+    job = replace(job, languages=languages(loaded, job, selection))
     data: dict[str, ReportData] = {}
     for lang in job.languages:
         progress(f"collecting {len(selection.devices)} device(s) for {job.period.label} ({lang})")
