@@ -75,7 +75,7 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
     """Make the customer inspection report for a period (HTML, PDF, JSON, CSV, XLSX)."""
     from agent.cli import _data_dir, _errors_exit, _load, _open_store  # noqa: PLC0415
     from agent.errors import ReportError  # noqa: PLC0415
-    from reports.generate import ReportJob, generate  # noqa: PLC0415
+    from reports.generate import ReportJob, generate, output_dir  # noqa: PLC0415
     from reports.period import current_month, date_range, parse_period  # noqa: PLC0415
 
     with _errors_exit():
@@ -95,9 +95,8 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
             chosen = current_month(now, zone)
         languages = _split(langs, LANGUAGES, "language")
         kinds = _split(formats, REPORT_FORMATS, "format") or list(settings.formats)
-        target = out_dir or settings.output_dir or _data_dir(loaded) / "reports"
-        if not target.is_absolute() and out_dir is None:
-            target = loaded.base_dir / target
+        # --out is relative to where the command runs; report.output_dir to the config file
+        target = out_dir or output_dir(loaded, _data_dir(loaded))
         job = ReportJob(
             period=chosen, languages=cast(list[Language], languages),
             formats=cast(list[ReportFormat], kinds), out_dir=target, customer=customer,

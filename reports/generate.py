@@ -100,6 +100,16 @@ def select(loaded: LoadedConfig, job: ReportJob) -> Selection:
     return Selection(pool, customer, parts, job.customer or "xunjian", job.customer)
 
 
+def output_dir(loaded: LoadedConfig, data_dir: Path, chosen: Path | None = None) -> Path:
+    """``chosen`` (a plan's ``out_dir``), else ``report.output_dir``, else
+    ``<data dir>/reports``; relative paths start at the config file's directory."""
+    chosen = chosen or loaded.config.report.output_dir
+    if chosen is None:
+        return data_dir / "reports"
+    chosen = chosen.expanduser()
+    return chosen if chosen.is_absolute() else loaded.base_dir / chosen
+
+
 def languages(loaded: LoadedConfig, job: ReportJob, selection: Selection) -> list[Language]:
     """The job's languages; none asked for: the customer's, else ``report.language``."""
     customer = selection.customer

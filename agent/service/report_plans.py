@@ -20,6 +20,7 @@ from config.loader import LoadedConfig
 from config.reports import ReportFormat
 from config.service import PlanConfig, ReportPeriodKind
 from reports.generate import GeneratedReport, ReportJob, generate
+from reports.generate import output_dir as generate_output_dir
 from reports.model import Language
 from reports.period import Period, month, parse_period
 
@@ -41,13 +42,8 @@ def period_for(kind: ReportPeriodKind, scheduled_for: datetime, zone: str) -> Pe
 
 
 def output_dir(plan: PlanConfig, loaded: LoadedConfig, data_dir: Path) -> Path:
-    """The plan's ``out_dir``, else ``report.output_dir``, else ``<data dir>/reports``;
-    relative paths start at the config file's directory."""
-    chosen = plan.out_dir or loaded.config.report.output_dir
-    if chosen is None:
-        return data_dir / "reports"
-    chosen = chosen.expanduser()
-    return chosen if chosen.is_absolute() else loaded.base_dir / chosen
+    """The plan's ``out_dir``, else ``report.output_dir``, else ``<data dir>/reports``."""
+    return generate_output_dir(loaded, data_dir, plan.out_dir)
 
 
 def report_job(plan: PlanConfig, loaded: LoadedConfig, scheduled_for: datetime,
