@@ -3,7 +3,8 @@
 A command passes when it has no shell control syntax (no ``;``, ``&``, redirection, command
 substitution, variables or newlines), and every ``|``-separated segment starts with a program on
 the allowlist whose arguments obey that program's rule (e.g. ``date`` may print but not set the
-clock, ``systemctl`` only reads). Anything not explicitly allowed is refused.
+clock, ``systemctl`` only reads, ``openssl`` only prints a certificate with ``x509 -noout``).
+Anything not explicitly allowed is refused.
 """
 
 from __future__ import annotations
@@ -74,6 +75,42 @@ def _ip_shows_only(args: list[str]) -> str | None:
     return None
 
 
+# openssl reads certificates only: ``openssl x509 -noout`` with options that print. Anything
+# else is refused — it may write files (-out, -writerand), sign or create certificates (-req,
+# -CA, -signkey, -new) or load code (-engine, -provider).
+_X509_WRITERS = frozenset({
+    "-out", "-keyout", "-signkey", "-key", "-req", "-CA", "-CAkey", "-CAserial",
+    "-CAcreateserial", "-new", "-x509toreq", "-writerand", "-rand", "-engine", "-provider",
+    "-provider-path", "-set_serial", "-days", "-preserve_dates", "-extfile", "-extensions",
+    "-addtrust", "-addreject", "-clrtrust", "-clrreject", "-trustout", "-setalias",
+    "-force_pubkey", "-passin",
+})
+_X509_READERS = frozenset({
+    "-in", "-inform", "-noout", "-nocert", "-text", "-certopt", "-nameopt", "-dateopt",
+    "-fingerprint", "-alias", "-serial", "-hash", "-subject_hash", "-issuer_hash",
+    "-subject_hash_old", "-issuer_hash_old", "-ocspid", "-ocsp_uri", "-subject", "-issuer",
+    "-email", "-startdate", "-enddate", "-dates", "-checkend", "-checkhost", "-checkemail",
+    "-checkip", "-ext", "-modulus", "-pubkey", "-purpose",
+})
+_DIGEST_OPTION = re.compile(r"^-(md5|sha1|sha224|sha256|sha384|sha512|sha3-\d+|sm3)$")
+
+
+def _openssl_reads_certificates(args: list[str]) -> str | None:
+    if not args or args[0] != "x509":
+        return "is allowed only as: openssl x509 -noout ... (reading a certificate)"
+    # OpenSSL also accepts --opt and -opt=value
+    options = [("-" + a.lstrip("-")).split("=", 1)[0] for a in args[1:] if a.startswith("-")]
+    if writer := next((o for o in options if o in _X509_WRITERS), None):
+        return (f"x509 {writer} is refused (it writes files, signs or creates certificates, "
+                "or loads code)")
+    if other := next((o for o in options
+                      if o not in _X509_READERS and not _DIGEST_OPTION.match(o)), None):
+        return f"x509 {other} is not one of the options that only print"
+    if "-noout" not in options:
+        return "x509 needs -noout (print fields, not the certificate)"
+    return None
+
+
 _R = ProgramRule
 LINUX_ALLOWLIST: dict[str, ProgramRule] = {
     "cat": _R(), "head": _R(), "tail": _R(forbidden_options=frozenset({"-f", "--follow", "-F"})),
@@ -82,7 +119,11 @@ LINUX_ALLOWLIST: dict[str, ProgramRule] = {
     "free": _R(), "df": _R(), "findmnt": _R(), "lsblk": _R(), "lscpu": _R(), "lspci": _R(),
     "ps": _R(), "id": _R(), "whoami": _R(), "who": _R(), "w": _R(), "last": _R(),
     "ss": _R(forbidden_options=frozenset({"-K", "--kill", "-D", "--diag"})), "netstat": _R(),
-    "sleep": _R(), "dmidecode": _R(forbidden_options=frozenset({"--dump-bin"})),
+    "sleep": _R(), "du": _R(), "pidof": _R(), "pg_isready": _R(),
+    # pgrep only lists; pkill (its signalling twin) stays off the list
+    "pgrep": _R(),
+    "openssl": _R(check_args=_openssl_reads_certificates),
+    "dmidecode": _R(forbidden_options=frozenset({"--dump-bin"})),
     "date": _R(check_args=_date_prints_only),
     "hostname": _R(check_args=_no_args),
     "hostnamectl": _R(subcommands=frozenset({"status"})),
