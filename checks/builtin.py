@@ -56,6 +56,8 @@ class CheckSpec:
     crit: float | None = None
     #: platforms whose pack reads the facts from other items (e.g. Arista memory: version)
     platform_evidence: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: False: low values breach (``value <= threshold``: days to expiry, optical power)
+    higher_is_worse: bool = True
 
     def evidence_for(self, platform: str) -> tuple[str, ...]:
         return dict(self.platform_evidence).get(platform, self.evidence)

@@ -32,14 +32,22 @@ def _thresholds(
     return enabled, warn, crit
 
 
-def _judge(m: Measurement, warn: float | None, crit: float | None) -> State:
+def _judge(m: Measurement, warn: float | None, crit: float | None,
+           higher_is_worse: bool = True) -> State:
     if m.state is not None:
         return m.state
     if not isinstance(m.value, int | float):
         return State.UNKNOWN
-    if crit is not None and m.value >= crit:
+    value = m.value
+
+    def breaches(threshold: float | None) -> bool:
+        if threshold is None:
+            return False
+        return value >= threshold if higher_is_worse else value <= threshold
+
+    if breaches(crit):
         return State.CRIT
-    if warn is not None and m.value >= warn:
+    if breaches(warn):
         return State.WARN
     return State.OK
 
@@ -66,7 +74,7 @@ def evaluate_check(
         enabled, warn, crit = _thresholds(spec, settings, m.item)
         if not enabled:
             continue
-        state = _judge(m, warn, crit)
+        state = _judge(m, warn, crit, spec.higher_is_worse)
         numeric = m.state is None
         results.append(CheckResult(
             check=spec.name, item=m.item, state=state, value=m.value,

@@ -41,6 +41,8 @@ class CheckResult(BaseModel):
 
     check: str
     item: str | None = None
+    #: a custom pack check's title (built-in checks take theirs from the catalog)
+    title: str | None = None
     state: State
     #: the measured value in display units (percent for ratio checks), if any
     value: float | str | None = None
