@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,11 +25,19 @@ class RawOutput(BaseModel):
 
 
 class PackRef(BaseModel):
+    """A pack as it ran on a device: which content, and whether that content was approved."""
+
     model_config = ConfigDict(frozen=True)
 
     name: str
     version: str
     content_hash: str
+    builtin: bool = True
+    #: ``not-required`` (built-in packs unless packs.approval is ``all``), ``approved``, or
+    #: ``unapproved`` (an on-demand run with --allow-unapproved)
+    approval: Literal["not-required", "approved", "unapproved"] = "not-required"
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
 
 class CollectResult(BaseModel):

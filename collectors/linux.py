@@ -5,13 +5,24 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import paramiko
 
 from agent.errors import CollectionError, CommandTimeoutError, SessionDroppedError
 from collectors.base import CollectResult, PackRef, RawOutput
-from collectors.batch import Batch, build_batch
+from collectors.batch import (
+    Batch,
+    Frame,
+    build_batch,
+    item_error,
+    item_result,
+    partial_tail,
+    split_frames,
+    transcript_block,
+    truncation_error,
+)
 from collectors.hostkeys import KnownHosts
 from collectors.linux_parsers import ItemOutput, parse_outputs
 from collectors.pack import Pack
@@ -45,30 +56,6 @@ class _Reader:
         self._scan = len(self.buffer)
 
 
-def _frames(batch: Batch, buffer: bytes) -> dict[str, tuple[str, int]]:
-    token = batch.token.encode()
-    pattern = re.compile(
-        rb"@@XJ-" + token + rb" BEGIN (\S+)\n(.*?)\n?@@XJ-" + token + rb" END \1 (-?\d+)\n",
-        re.DOTALL,
-    )
-    return {
-        m.group(1).decode(): (m.group(2).decode("utf-8", errors="replace"), int(m.group(3)))
-        for m in pattern.finditer(buffer)
-    }
-
-
-def _partial_tail(batch: Batch, buffer: bytes) -> tuple[str | None, str]:
-    """The item that was running when the stream stopped, and what it had printed."""
-    begins = list(re.finditer(rb"@@XJ-" + batch.token.encode() + rb" BEGIN (\S+)\n", buffer))
-    if not begins:
-        return None, buffer.decode("utf-8", errors="replace")
-    last = begins[-1]
-    tail = buffer[last.end():]
-    if re.search(rb"@@XJ-" + batch.token.encode() + rb" END ", tail):
-        return None, ""
-    return last.group(1).decode(), tail.decode("utf-8", errors="replace")
-
-
 class LinuxCollector:
     def __init__(
         self, endpoint: Endpoint, auth: AuthMaterial, known_hosts: KnownHosts,
@@ -89,7 +76,7 @@ class LinuxCollector:
         started = datetime.now(UTC)
         t0 = self.clock()
         deadline = t0 + self.settings.host_timeout
-        batch = build_batch(tuple(self.pack.items), self.settings.command_timeout)
+        batch = build_batch(self.pack, self.settings.command_timeout)
         reader = _Reader(batch, self.settings.max_output_bytes, self.clock)
         jump_transport: paramiko.Transport | None = None
         transport: paramiko.Transport | None = None
@@ -121,7 +108,7 @@ class LinuxCollector:
             channel.exec_command(batch.script)
             while True:
                 if self.clock() > deadline:
-                    running, _ = _partial_tail(batch, bytes(reader.buffer))
+                    running, _ = partial_tail(batch, bytes(reader.buffer))
                     raise CommandTimeoutError(
                         f"{self.endpoint}: inspection did not finish within "
                         f"{self.settings.host_timeout:g} s (ssh.host_timeout)"
@@ -138,7 +125,7 @@ class LinuxCollector:
                     channel.close()
                     return -1
             if not transport.is_active():
-                running, _ = _partial_tail(batch, bytes(reader.buffer))
+                running, _ = partial_tail(batch, bytes(reader.buffer))
                 raise SessionDroppedError(
                     f"{self.endpoint}: the connection dropped mid-run"
                     + (f" while running {running}" if running else "")
@@ -149,7 +136,7 @@ class LinuxCollector:
     def _result(
         self, batch: Batch, reader: _Reader, started: datetime, t0: float, exit_status: int
     ) -> CollectResult:
-        frames = _frames(batch, bytes(reader.buffer))
+        frames = split_frames(batch, bytes(reader.buffer))
         if not frames and batch.items:
             raise CollectionError(
                 f"{self.endpoint}: the host ran none of the inspection commands (exit status "
@@ -160,26 +147,32 @@ class LinuxCollector:
         outputs: dict[str, ItemOutput] = {}
         raw: list[RawOutput] = []
         errors: dict[str, str] = {}
+        own: dict[str, str] = {}
         for item in batch.items:
+            label = self.redact(batch.label(item))
             if item.id not in frames:
                 errors[item.id] = (
                     f"output cap of {self.settings.max_output_bytes} bytes reached before "
-                    f"`{item.command}` finished" if reader.truncated
-                    else f"`{item.command}` produced no result (the session ended early)"
+                    f"`{label}` finished" if reader.truncated
+                    else f"`{label}` produced no result (the session ended early)"
                 )
                 continue
-            text, rc = frames[item.id]
-            text = self.redact(text)
+            result = item_result(item, frames[item.id])
+            text = self.redact(result.text)
             received = reader.received_at.get(item.id, self.clock())
-            outputs[item.id] = ItemOutput(item.command, text, rc, received)
-            raw.append(RawOutput(item=item.id, command=item.command, output=text, exit_code=rc,
-                                 duration_seconds=round(received - t0, 3)))
+            outputs[item.id] = ItemOutput(label, text, result.effective_exit_code, received)
+            raw.append(RawOutput(item=item.id, command=label, output=text,
+                                 exit_code=result.effective_exit_code,
+                                 duration_seconds=round(received - t0, 3),
+                                 truncated=result.truncated))
+            if result.truncated and item.output_cap is not None:
+                errors[item.id] = truncation_error(item.output_cap)
+            if reason := item_error(batch, item, replace(result, text=text), label):
+                own[item.id] = reason
         facts, parse_errors = parse_outputs(outputs)
-        errors.update(parse_errors)
-        for item_id, output in outputs.items():
-            # Items of custom packs have no parser; a timeout is still worth reporting.
-            if output.exit_code == 124 and item_id not in errors:
-                errors[item_id] = f"`{output.command}` timed out"
+        for item_id, reason in [*parse_errors.items(), *own.items()]:
+            # The first reason wins: a cut output, then the parser's, then timeout / exit.
+            errors.setdefault(item_id, reason)
         return CollectResult(
             facts=facts, raw=raw, item_errors=errors,
             transcript=self._transcript(batch, reader, started, t0, None, frames),
@@ -190,10 +183,10 @@ class LinuxCollector:
 
     def _transcript(
         self, batch: Batch, reader: _Reader, started: datetime, t0: float, failure: str | None,
-        frames: dict[str, tuple[str, int]] | None = None,
+        frames: dict[str, Frame] | None = None,
     ) -> str:
         if frames is None:
-            frames = _frames(batch, bytes(reader.buffer))
+            frames = split_frames(batch, bytes(reader.buffer))
         lines = [
             "# xunjian session transcript",
             f"# device: {self.endpoint} user: {self.auth.username}"
@@ -204,14 +197,16 @@ class LinuxCollector:
         for item in batch.items:
             if item.id not in frames:
                 continue
-            text, rc = frames[item.id]
+            result = item_result(item, frames[item.id])
             at = reader.received_at.get(item.id)
             when = f", +{at - t0:.3f} s" if at else ""
-            lines.append(f"$ {item.command}    [{item.id}: exit {rc}{when}]")
-            lines.append(text.rstrip("\n"))
-        running, partial = _partial_tail(batch, bytes(reader.buffer))
+            lines.extend(transcript_block(item, batch, result, when))
+        running, partial = partial_tail(batch, bytes(reader.buffer))
         if running or (partial and not frames):
             lines.append(f"$ ... [{running or 'session'}: incomplete]")
+            script = next((i for i in batch.items if i.id == running and i.is_script), None)
+            if script is not None:
+                lines.extend(f"> {ln}" for ln in batch.texts[script.id].rstrip("\n").splitlines())
             lines.append(partial.rstrip("\n"))
         if reader.truncated:
             lines.append(f"# output cap of {self.settings.max_output_bytes} bytes reached")

@@ -3,37 +3,63 @@
 Facts follow the same schema as the ``linux`` collector. Each reading is kept as a raw output
 (the psutil values as text) so a finding on the local host has evidence like any other.
 Systemd state, time synchronisation and the journal are read with the same approved pack
-commands as over SSH, run without a shell, when those tools exist.
+commands as over SSH, run without a shell, when those tools exist. Any other item (the custom
+packs' ``<pack>.<item>``, commands or scripts) runs through the same batch script as over SSH
+(``collectors.batch``), with ``sh -c`` in a new session: same framing, limits and item errors.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import selectors
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from agent.errors import PolicyError
 from collectors.base import CollectResult, PackRef, RawOutput
+from collectors.batch import (
+    Batch,
+    build_batch,
+    item_error,
+    item_result,
+    partial_tail,
+    split_frames,
+    transcript_block,
+)
 from collectors.facts import Filesystem, Hardware, HostFacts, NetInterface, ProcessInfo
 from collectors.linux_parsers import ItemOutput, parse_outputs
-from collectors.pack import Pack
+from collectors.pack import Pack, PackItem
 from collectors.policy import check_command
+from collectors.script_guard import check_script
+from config.models import SshSettings
+from config.secrets import Redactor
 
 _PSEUDO_FS = {"tmpfs", "devtmpfs", "overlay", "squashfs", "proc", "sysfs", "cgroup", "cgroup2",
               "devpts", "mqueue", "autofs", "nsfs", "tracefs", "debugfs", "securityfs",
               "pstore", "bpf", "configfs", "ramfs", "efivarfs", "hugetlbfs", "fuse.lxcfs"}
 #: pack items that psutil cannot answer; run as commands (no shell) when the tool exists
 _COMMAND_ITEMS = ("failed_units", "timesync", "log_errors")
+#: the standard pack's items, all answered natively (psutil or _COMMAND_ITEMS); any other item
+#: runs through the batch script
+_NATIVE_ITEMS = frozenset({
+    "clock", "hostname", "os_release", "kernel", "uptime", "loadavg", "cpu_count", "cpu_usage",
+    "memory", "filesystems", "inodes", "mounts", "processes", "hardware", "net_dev",
+    *_COMMAND_ITEMS,
+})
 
 
 def _dump(value: Any) -> str:
@@ -44,11 +70,15 @@ class LocalCollector:
     def __init__(
         self, pack: Pack | None = None, sample_seconds: float = 1.0,
         sys_root: Path = Path("/sys"), clock: Callable[[], float] = time.time,
+        settings: SshSettings | None = None, redactor: Redactor | None = None,
     ) -> None:
         self.pack = pack
         self.sample_seconds = sample_seconds
         self.sys_root = sys_root
         self.clock = clock
+        #: command_timeout, host_timeout and max_output_bytes apply to the batched items
+        self.settings = settings or SshSettings()
+        self.redact = redactor or Redactor()
         self.raw: list[RawOutput] = []
 
     def _keep(self, item: str, source: str, value: Any) -> None:
@@ -66,8 +96,9 @@ class LocalCollector:
         facts["hardware"] = self._hardware()
         command_facts, errors = self._commands()
         facts.update(command_facts)
+        transcript = self._batch(errors)
         return CollectResult(
-            facts=HostFacts(**facts), raw=self.raw, item_errors=errors,
+            facts=HostFacts(**facts), raw=self.raw, item_errors=errors, transcript=transcript,
             pack=(PackRef(name=self.pack.name, version=self.pack.version,
                           content_hash=self.pack.content_hash) if self.pack else None),
             started_at=started, finished_at=datetime.now(UTC),
@@ -198,6 +229,8 @@ class LocalCollector:
                 item = self.pack.item(item_id)
             except KeyError:
                 continue
+            if item.command is None:
+                continue  # the standard items are commands; a script here runs in the batch
             check_command("linux", item.command)
             argv = shlex.split(item.command)
             if shutil.which(argv[0]) is None:
@@ -220,3 +253,112 @@ class LocalCollector:
         return facts.model_dump(include={"failed_units", "systemd_present",
                                          "time_synchronized", "log_error_count"},
                                 exclude_none=True), errors
+
+    # -- any other item: the batch script, as over SSH ---------------------------------------
+
+    def _batch(self, errors: dict[str, str]) -> str | None:
+        """Run the items psutil does not answer (errors go into ``errors``); the transcript of
+        the run, or None when there was nothing to run."""
+        if self.pack is None:
+            return None
+        items: list[PackItem] = []
+        for item in self.pack.items:
+            if item.id in _NATIVE_ITEMS:
+                continue
+            try:
+                self._guard(self.pack, item)
+            except PolicyError as exc:
+                errors[item.id] = f"not run: {exc}"
+                continue
+            items.append(item)
+        if not items:
+            return None
+        started, t0 = datetime.now(UTC), self.clock()
+        batch = build_batch(self.pack, self.settings.command_timeout, items)
+        data, failure = self._run(batch)
+        frames = split_frames(batch, data)
+        for item in items:
+            label = self.redact(batch.label(item))
+            if item.id not in frames:
+                errors[item.id] = f"`{label}` produced no result: {failure or 'sh ended early'}"
+                continue
+            result = item_result(item, frames[item.id])
+            text = self.redact(result.text)
+            self.raw.append(RawOutput(item=item.id, command=label, output=text,
+                                      exit_code=result.effective_exit_code,
+                                      truncated=result.truncated))
+            if reason := item_error(batch, item, replace(result, text=text), label):
+                errors[item.id] = reason
+        lines = [
+            "# xunjian local transcript",
+            f"# device: local host {socket.gethostname()} uid: {os.getuid()}",
+            f"# pack: {self.pack.name} {self.pack.version} sha256:{self.pack.content_hash}",
+            f"# started: {started.isoformat()}",
+        ]
+        for item in items:
+            if item.id in frames:
+                lines.extend(transcript_block(item, batch, item_result(item, frames[item.id])))
+        running, partial = partial_tail(batch, data)
+        if running:
+            lines.append(f"$ ... [{running}: incomplete]")
+            lines.extend(f"> {ln}" for ln in batch.texts[running].rstrip("\n").splitlines())
+            lines.append(partial.rstrip("\n"))
+        lines.append(f"# finished: {datetime.now(UTC).isoformat()} ({self.clock() - t0:.2f} s) "
+                     f"{failure or 'completed'}")
+        return self.redact("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _guard(pack: Pack, item: PackItem) -> None:
+        """The last gate, as for network devices: the read-only policy or the script guard."""
+        script = pack.script_text(item)
+        if script is not None:
+            check_script(script)
+        else:
+            check_command("linux", item.command or "")
+
+    def _run(self, batch: Batch) -> tuple[bytes, str | None]:
+        """What the batch script printed (at most ssh.max_output_bytes), and why it was stopped
+        early, if it was. It runs in a session of its own, killed as a whole at the end, so a
+        child it left behind cannot outlive the inspection."""
+        limit, budget = self.settings.max_output_bytes, self.settings.host_timeout
+        deadline = time.monotonic() + budget
+        proc = subprocess.Popen(  # noqa: S603 - every item passed the policy or the guard
+            ["/bin/sh", "-c", batch.script], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True)
+        assert proc.stdout is not None
+        buffer, failure = bytearray(), None
+        with selectors.DefaultSelector() as selector:
+            selector.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    failure = f"the items did not finish within {budget:g} s (ssh.host_timeout)"
+                    break
+                if not selector.select(min(remaining, 0.25)):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                buffer += chunk
+                if len(buffer) > limit:
+                    del buffer[limit:]
+                    failure = f"output cap of {limit} bytes reached (ssh.max_output_bytes)"
+                    break
+        _kill_session(proc.pid)  # before reaping sh: its pid is the session id
+        proc.stdout.close()
+        proc.wait()
+        return bytes(buffer), failure
+
+
+def _kill_session(sid: int) -> None:
+    """Kill every process of the batch's session and wait (briefly) until they are gone. A
+    process group is not enough: ``timeout`` puts each item in a group of its own."""
+    killed = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(OSError, psutil.Error):
+            if process.pid != sid and os.getsid(process.pid) == sid:
+                process.send_signal(signal.SIGKILL)
+                killed.append(process)
+    with contextlib.suppress(OSError, psutil.Error):
+        os.kill(sid, signal.SIGKILL)  # sh itself: reaped by the caller
+    psutil.wait_procs(killed, timeout=2)

@@ -25,6 +25,7 @@ from netmiko.exceptions import NetmikoBaseException, ReadTimeout
 
 from agent.errors import CollectionError, PolicyError, SessionDroppedError
 from collectors.base import CollectResult, PackRef, RawOutput
+from collectors.batch import truncation_error
 from collectors.hostkeys import KnownHosts
 from collectors.network.configs import ConfigSnapshot, mask_secrets, snapshot
 from collectors.network.parsing import normalise
@@ -198,26 +199,38 @@ class NetmikoCollector:
                         f"{self.endpoint}: the connection dropped before any command completed"
                     ) from exc
                 return
-            truncated = len(text.encode()) > self.settings.max_output_bytes
-            if truncated:
-                text = text.encode()[: self.settings.max_output_bytes].decode(errors="ignore")
-                errors[item.id] = (f"output of `{item.command}` exceeded "
-                                   f"{self.settings.max_output_bytes} bytes; truncated")
+            text, cut = self._cap(item, text)
+            truncated = cut is not None
+            if cut is not None:
+                errors[item.id] = cut
             text = self._scrub(text)
             outputs[item.id] = text
             raw.append(RawOutput(item=item.id, command=item.command, output=text,
                                  exit_code=None, duration_seconds=round(seconds, 3),
                                  truncated=truncated))
 
+    def _cap(self, item: PackItem, text: str) -> tuple[str, str | None]:
+        """The output within ssh.max_output_bytes and the item's ``max_bytes`` (netmiko reads
+        to the prompt; the caps apply afterwards), and the item error when it was cut."""
+        data, error = text.encode(), None
+        if len(data) > self.settings.max_output_bytes:
+            data = data[: self.settings.max_output_bytes]
+            error = (f"output of `{item.command}` exceeded {self.settings.max_output_bytes} "
+                     "bytes; truncated")
+        if item.max_bytes is not None and len(data) > item.max_bytes:
+            data, error = data[: item.max_bytes], truncation_error(item.max_bytes)
+        return (data.decode(errors="ignore"), error) if error else (text, None)
+
     def _timeout(self, item: PackItem) -> float:
         return item.timeout or self.settings.command_timeout
 
     def _send(self, conn: BaseConnection, item: PackItem, remaining: float
               ) -> tuple[str, float]:
-        self.guard(item.command)
+        command = item.command or ""  # network packs hold commands only (no scripts)
+        self.guard(command)
         t0 = self.clock()
         output = conn.send_command(
-            item.command, read_timeout=min(self._timeout(item), remaining),
+            command, read_timeout=min(self._timeout(item), remaining),
             strip_prompt=True, strip_command=True)
         return str(output), self.clock() - t0
 
