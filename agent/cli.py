@@ -6,30 +6,29 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agent import __version__
-from agent.errors import ConfigError, XunjianError
+from agent import __version__, clikit
+from agent.errors import ConfigError
 from agent.incidents.cli import incidents as incidents_group
 from agent.incidents.cli import problems as problems_group
 from agent.incidents.factory import build_engine, deliver_pending
 from agent.logs import setup_logging
+from agent.packs.cli import packs as packs_group
 from agent.results import DeviceResult, RunResult
 from agent.runner import Inspector, select_devices
 from agent.store import Store
-from agent.store.store import StoredConfig, default_data_dir
+from agent.store.store import StoredConfig
 from checks.builtin import CHECK_NAMES
 from checks.model import State
-from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
+from config.loader import CONFIG_ENV, config_path_from, load_config
 from config.secrets import Redactor
 from reports.cli import report as report_command
 from reports.cli import reports as reports_command
@@ -38,38 +37,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
          State.UNKNOWN: "magenta"}
-#: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
-EXIT_ERROR = 3
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def config_option(fn: F) -> F:
-    return click.option(
-        "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-        envvar=CONFIG_ENV, show_envvar=True,
-        help="Config file (default: inspect this machine with built-in defaults).",
-    )(fn)
-
-
-def _load(config_file: Path | None) -> LoadedConfig:
-    path = config_path_from(str(config_file) if config_file else None, env={})
-    if path is None:
-        return default_config()
-    return load_config(path, known_checks=CHECK_NAMES)
-
-
-def _data_dir(loaded: LoadedConfig) -> Path:
-    configured = loaded.config.store.data_dir
-    if configured is None:
-        return default_data_dir()
-    configured = configured.expanduser()
-    return configured if configured.is_absolute() else loaded.base_dir / configured
-
-
-def _open_store(loaded: LoadedConfig) -> Store:
-    return Store.open(loaded.config.store.url, _data_dir(loaded))
+out, err = clikit.out, clikit.err
+EXIT_ERROR = clikit.EXIT_ERROR
+config_option = clikit.config_option
+_load = clikit.load
+_data_dir = clikit.data_dir
+_open_store = clikit.open_store
+_errors_exit = clikit.errors_exit
 
 
 def _read_store(config_file: Path | None, read: Callable[[Store], T]) -> T:
@@ -81,16 +55,6 @@ def _read_store(config_file: Path | None, read: Callable[[Store], T]) -> T:
         finally:
             store.close()
     raise AssertionError("unreachable")  # _errors_exit() exits on error
-
-
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """Every deliberate error ends with a clear message and exit status 3, not a traceback."""
-    try:
-        yield
-    except XunjianError as exc:  # ConfigError included: its message lists every problem
-        err.print(f"[red]error:[/] {escape(str(exc))}")
-        sys.exit(EXIT_ERROR)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,6 +100,14 @@ def print_summary(run: RunResult, store_url: str) -> None:
               f"[{STYLE[run.state]}]{run.state}[/]. Stored in {escape(store_url)}")
 
 
+def _warn_unapproved(run: RunResult) -> None:
+    unapproved = sorted({f"{p.name} {p.version}" for r in run.devices
+                         for p in r.unapproved_packs})
+    if unapproved:
+        err.print(f"[yellow]warning:[/] ran unapproved pack(s) (--allow-unapproved): "
+                  f"{escape(', '.join(unapproved))}; the results are marked unapproved")
+
+
 def _run_json(run: RunResult) -> str:
     data = run.model_dump(mode="json")
     data["counts"] = {s.value: n for s, n in run.counts.items()}
@@ -151,10 +123,13 @@ def _run_json(run: RunResult) -> str:
 @click.option("--workers", type=click.IntRange(1, 500), help="Parallel connections.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--allow-unapproved", is_flag=True,
+              help="Also run packs the customer has not approved (or that changed since); "
+                   "results are marked unapproved.")
 @click.pass_obj
 def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ...],
             groups: tuple[str, ...], tags: tuple[str, ...], as_json: bool,
-            workers: int | None, progress: bool | None) -> None:
+            workers: int | None, progress: bool | None, allow_unapproved: bool) -> None:
     """Inspect devices now; exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN."""
     with _errors_exit():
         loaded = _load(config_file)
@@ -177,13 +152,15 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
 
             incidents = build_engine(store, loaded)
             inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
-                                  redactor=redactor, observers=[incidents])
+                                  redactor=redactor, observers=[incidents],
+                                  allow_unapproved=allow_unapproved)
             run = inspector.run(targets)
         deliver_pending(incidents)
         if as_json:
             click.echo(_run_json(run))
         else:
             print_summary(run, store.url)
+        _warn_unapproved(run)
         store.close()
     sys.exit(run.state.exit_code)
 
@@ -271,6 +248,12 @@ def show(config_file: Path | None, device: str, as_json: bool) -> None:
         table.add_row(c.check, escape(c.item or ""), state, escape(value),
                       c.threshold_text or "", escape(c.message), ", ".join(c.evidence))
     out.print(table)
+    for p in result.packs:
+        approval = {"approved": f"approved by {p.approved_by}",
+                    "unapproved": "[yellow]UNAPPROVED[/] (run with --allow-unapproved)",
+                    "not-required": "built-in"}[p.approval]
+        out.print(f"pack {escape(p.name)} {escape(p.version)} sha256:{p.content_hash[:12]}: "
+                  f"{escape(approval) if p.approval == 'approved' else approval}")
 
 
 @main.command()
@@ -309,10 +292,12 @@ def evidence(config_file: Path | None, device: str, check: str, item: str | None
                   f"{escape(' [' + c.item + ']') if c.item else ''}{escape(value)}"
                   f"{' (' + c.threshold_text + ')' if c.threshold_text else ''}: "
                   f"{escape(c.message)}")
-    pack = result.pack
+    # a custom pack's check is PACK.CHECK; the others come from the standard pack
+    pack = next((p for p in result.packs if check.startswith(f"{p.name}.")), result.pack)
     click.echo(f"inspected: {result.started_at:%Y-%m-%d %H:%M:%S} UTC, {result.platform}")
     if pack:
-        click.echo(f"pack: {pack.name} {pack.version} sha256:{pack.content_hash}")
+        approval = f" ({pack.approval})" if pack.approval != "not-required" else ""
+        click.echo(f"pack: {pack.name} {pack.version} sha256:{pack.content_hash}{approval}")
     raw = {r.item: r for r in result.raw}
     for name in dict.fromkeys(e for c in found for e in c.evidence):
         if name in raw:
@@ -416,7 +401,8 @@ def config_check(file: Path | None) -> None:
     out.print(f"[green]ok:[/] {escape(str(path))}: {len(loaded.devices)} device(s), "
               f"{len(loaded.config.groups)} group(s), {len(loaded.config.credentials)} "
               f"credential set(s), {len(loaded.config.plans)} plan(s), "
-              f"{len(loaded.config.customers)} customer(s)")
+              f"{len(loaded.config.customers)} customer(s), "
+              f"{len(loaded.library.custom())} custom pack(s)")
 
 
 @main.group()
@@ -455,4 +441,5 @@ def inventory_import(file: Path, output: Path | None, platform: str) -> None:
 main.add_command(incidents_group)
 main.add_command(problems_group)
 main.add_command(report_command)
+main.add_command(packs_group)
 main.add_command(reports_command)

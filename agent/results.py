@@ -22,7 +22,10 @@ class DeviceResult(BaseModel):
     error: str | None = None
     started_at: datetime
     finished_at: datetime
+    #: the platform's standard pack
     pack: PackRef | None = None
+    #: every pack that ran, the standard one first, with its approval
+    packs: list[PackRef] = Field(default_factory=list)
     facts: HostFacts | None = None
     checks: list[CheckResult] = Field(default_factory=list)
     item_errors: dict[str, str] = Field(default_factory=dict)
@@ -34,6 +37,10 @@ class DeviceResult(BaseModel):
     @property
     def duration_seconds(self) -> float:
         return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def unapproved_packs(self) -> list[PackRef]:
+        return [p for p in self.packs if p.approval == "unapproved"]
 
     @property
     def findings(self) -> list[CheckResult]:

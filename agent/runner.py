@@ -13,27 +13,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from agent.errors import CollectionError, CredentialError, XunjianError
+from agent.errors import CollectionError, CredentialError, PackError, ParseError, XunjianError
+from agent.packs.approval import PACK_CHECK, ApprovalBook, scopes_of
 from agent.results import DeviceResult, RunResult
 from agent.store import Store
+from checks.builtin import BUILTIN_CHECKS, CheckSpec
 from checks.engine import apply_waivers, device_state, evaluate, unreachable
-from checks.model import State
-from collectors.base import Collector, CollectResult
+from checks.model import CheckResult, State
+from checks.pack_checks import pack_check_specs
+from collectors.base import Collector, CollectResult, PackRef
 from collectors.hostkeys import KnownHosts
 from collectors.linux import LinuxCollector
 from collectors.local import LocalCollector
 from collectors.network.collector import NetmikoCollector
-from collectors.pack import Pack, builtin_pack
+from collectors.pack import Pack, combine, item_key
+from collectors.pack_library import PackLibrary, standard_pack_name
+from collectors.pack_parsers import parse_output
 from collectors.ssh import AuthMaterial, Endpoint
-from config.inventory import Device
+from config.inventory import Device, merge_checks
 from config.loader import LoadedConfig
-from config.models import NETWORK_PLATFORMS
+from config.models import NETWORK_PLATFORMS, CheckSettings
 from config.secrets import Redactor
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PACKS = {"linux": "linux-standard", "local": "linux-standard",
-                 **{p: f"{p}-standard" for p in NETWORK_PLATFORMS}}
+DEFAULT_PACKS = {p: standard_pack_name(p) for p in ("linux", "local", *NETWORK_PLATFORMS)}
 
 
 def select_devices(
@@ -63,6 +67,25 @@ class ResultObserver(Protocol):
     def run_finished(self, run_id: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class PackPlan:
+    """What one device runs: the combined pack for its collector, each pack that contributes
+    (standard first) with its approval, and the packs refused (UNKNOWN ``pack`` results)."""
+
+    pack: Pack
+    runs: list[tuple[Pack, PackRef]]
+    refused: list[CheckResult]
+
+    @property
+    def extras(self) -> list[Pack]:
+        return [pack for pack, _ in self.runs[1:]]
+
+
+def refused_pack(name: str, reason: str) -> CheckResult:
+    return CheckResult(check=PACK_CHECK, item=name, state=State.UNKNOWN, value="refused",
+                       message=reason, evidence=[])
+
+
 @dataclass
 class _Failure:
     """A collection that failed: the device is UNKNOWN with this reason."""
@@ -78,7 +101,8 @@ class Inspector:
         env: Mapping[str, str] | None = None, packs: Mapping[str, Pack] | None = None,
         trigger: str = "cli", on_result: Callable[[DeviceResult], None] | None = None,
         redactor: Redactor | None = None, observers: Sequence[ResultObserver] = (),
-        stop: threading.Event | None = None,
+        stop: threading.Event | None = None, allow_unapproved: bool = False,
+        library: PackLibrary | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings = loaded.config.ssh
@@ -91,6 +115,12 @@ class Inspector:
         #: set (e.g. on SIGTERM): devices not yet started are skipped, running ones finish
         self.stop = stop or threading.Event()
         self._packs = dict(packs or {})
+        #: on-demand runs may send packs not (or no longer) approved; results say so
+        self.allow_unapproved = allow_unapproved
+        #: the packs as they are now (a long-running agent reads them again for each run)
+        self.library = library or loaded.library
+        self._book: ApprovalBook | None = None
+        self._plans: dict[str, PackPlan] = {}
         #: shared with the CLI's log filter, so secrets read during the run are scrubbed
         self.redactor = redactor or Redactor()
         self._auth: dict[str, AuthMaterial | CredentialError] = {}
@@ -100,8 +130,39 @@ class Inspector:
 
     def _pack(self, platform: str) -> Pack:
         if platform not in self._packs:
-            self._packs[platform] = builtin_pack(DEFAULT_PACKS[platform])
+            self._packs[platform] = self.library.standard(platform)
         return self._packs[platform]
+
+    def _approvals(self) -> ApprovalBook:
+        if self._book is None:
+            self._book = ApprovalBook(self.store.pack_approvals(),
+                                      self.loaded.config.packs.approval)
+        return self._book
+
+    def pack_plan(self, device: Device) -> PackPlan:
+        """The packs ``device`` runs. Raises PackError when its standard pack may not run."""
+        if device.name in self._plans:
+            return self._plans[device.name]
+        book, scopes = self._approvals(), scopes_of(device, self.loaded.config)
+        standard = book.verdict(self._pack(device.platform), scopes)
+        if standard.status == "unapproved" and not self.allow_unapproved:
+            raise PackError(f"nothing was sent: {standard.reason}")
+        runs = [(standard.pack, standard.ref(run_anyway=True))]
+        refused: list[CheckResult] = []
+        for name in device.packs:
+            try:
+                pack = self.library.get(name)
+            except PackError as exc:
+                refused.append(refused_pack(name, str(exc)))
+                continue
+            verdict = book.verdict(pack, scopes)
+            if verdict.status == "unapproved" and not self.allow_unapproved:
+                refused.append(refused_pack(name, f"not run: {verdict.reason}"))
+                continue
+            runs.append((pack, verdict.ref(run_anyway=True)))
+        plan = PackPlan(combine(standard.pack, [p for p, _ in runs[1:]]), runs, refused)
+        self._plans[device.name] = plan
+        return plan
 
     def _credential(self, name: str) -> AuthMaterial:
         if name not in self._auth:
@@ -129,8 +190,9 @@ class Inspector:
         return Endpoint(device.name, device.address, device.port)
 
     def collector_for(self, device: Device) -> Collector:
+        pack = self.pack_plan(device).pack
         if device.platform == "local":
-            return LocalCollector(pack=self._pack("local"))
+            return LocalCollector(pack=pack, settings=self.settings, redactor=self.redactor)
         if device.credentials is None:
             raise CredentialError(f"{device.name}: no credential set configured")
         jump = None
@@ -142,12 +204,12 @@ class Inspector:
         if device.platform in NETWORK_PLATFORMS:
             return NetmikoCollector(
                 self._endpoint(device), device.platform, self._credential(device.credentials),
-                self._hosts(), self.settings, self._pack(device.platform), self.redactor,
-                jump=jump, mask_config_secrets=self.loaded.config.config_history.mask_secrets,
+                self._hosts(), self.settings, pack, self.redactor, jump=jump,
+                mask_config_secrets=self.loaded.config.config_history.mask_secrets,
             )
         return LinuxCollector(
             self._endpoint(device), self._credential(device.credentials), self._hosts(),
-            self.settings, self._pack(device.platform), self.redactor, jump=jump,
+            self.settings, pack, self.redactor, jump=jump,
         )
 
     # -- the run ----------------------------------------------------------------------------
@@ -166,26 +228,70 @@ class Inspector:
             return _Failure(self.redactor(f"internal error: {type(exc).__name__}: {exc}"),
                             None, started)
 
+    def _pack_checks(self, plan: PackPlan, outcome: CollectResult
+                     ) -> tuple[list[CheckSpec], dict[str, str]]:
+        """Parse each custom item's output and turn its pack's checks into specs; a parse
+        failure becomes the item's error (its checks are then UNKNOWN with it)."""
+        errors = dict(outcome.item_errors)
+        outputs = {r.item: r.output for r in outcome.raw}
+        specs: list[CheckSpec] = []
+        for pack in plan.extras:
+            for item in pack.items:
+                if item.parser is None:
+                    continue
+                key, rows = item_key(pack, item), None
+                if key not in errors:
+                    if key not in outputs:
+                        errors[key] = "no output was collected for this item"
+                    else:
+                        try:
+                            rows = parse_output(pack, item, outputs[key])
+                        except ParseError as exc:
+                            errors[key] = self.redactor(str(exc))
+                specs.extend(pack_check_specs(pack, item, key, rows))
+        return specs, errors
+
+    @staticmethod
+    def _with_pack_thresholds(device: Device, plan: PackPlan) -> Device:
+        """Packs may set new defaults for built-in checks; the config still wins."""
+        layers = [{name: CheckSettings.model_validate(t.model_dump(exclude_unset=True))
+                   for name, t in pack.thresholds.items()} for pack, _ in plan.runs]
+        if not any(layers):
+            return device
+        return device.model_copy(update={"checks": merge_checks([*layers, device.checks])})
+
     def _judge(self, device: Device, run_id: int | None, outcome: CollectResult | _Failure
                ) -> DeviceResult:
         now = datetime.now(UTC)
+        plan = self._plans.get(device.name)
+        refused = plan.refused if plan else []
+        packs = [ref for _, ref in plan.runs] if plan else []
         if isinstance(outcome, _Failure):
-            checks = apply_waivers(device.name, [unreachable(outcome.reason)],
+            checks = apply_waivers(device.name, [unreachable(outcome.reason), *refused],
                                    self.loaded.config.waivers, now.date())
             return DeviceResult(
                 device=device.name, address=device.address, platform=device.platform,
                 state=State.UNKNOWN, reachable=False, error=outcome.reason,
                 started_at=outcome.started_at, finished_at=now, checks=checks,
-                transcript=outcome.transcript,
+                transcript=outcome.transcript, packs=packs,
             )
         previous = self.store.previous(device.name, before_run=run_id)
-        checks = apply_waivers(device.name, evaluate(device, outcome, previous, now),
-                               self.loaded.config.waivers, now.date())
+        specs: list[CheckSpec] = []
+        if plan is not None:
+            specs, errors = self._pack_checks(plan, outcome)
+            outcome = outcome.model_copy(update={"item_errors": errors})
+            device = self._with_pack_thresholds(device, plan)
+        titles = {spec.name: spec.title for spec in specs}
+        evaluated = [r.model_copy(update={"title": titles[r.check]}) if r.check in titles else r
+                     for r in evaluate(device, outcome, previous, now,
+                                       [*BUILTIN_CHECKS.values(), *specs])]
+        checks = apply_waivers(device.name, [*evaluated, *refused], self.loaded.config.waivers,
+                               now.date())
         return DeviceResult(
             device=device.name, address=device.address, platform=device.platform,
             state=device_state(checks), reachable=True, started_at=outcome.started_at,
-            finished_at=outcome.finished_at, pack=outcome.pack, facts=outcome.facts,
-            checks=checks, item_errors=outcome.item_errors, raw=outcome.raw,
+            finished_at=outcome.finished_at, pack=outcome.pack, packs=packs,
+            facts=outcome.facts, checks=checks, item_errors=outcome.item_errors, raw=outcome.raw,
             transcript=outcome.transcript, config=outcome.config,
         )
 

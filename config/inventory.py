@@ -39,6 +39,8 @@ class Device(BaseModel):
     vendor: str | None
     warranty_end: date | None
     checks: dict[str, CheckSettings]
+    #: custom packs this device runs besides its platform's standard pack
+    packs: tuple[str, ...] = ()
 
 
 _SCALARS = (
@@ -47,7 +49,7 @@ _SCALARS = (
 )
 
 
-def _merge_checks(layers: list[dict[str, CheckSettings]]) -> dict[str, CheckSettings]:
+def merge_checks(layers: list[dict[str, CheckSettings]]) -> dict[str, CheckSettings]:
     """Merge check settings, later layers winning key by key (items merged per item)."""
     merged: dict[str, dict[str, Any]] = {}
     for layer in layers:
@@ -79,8 +81,11 @@ def resolve_device(
             (getattr(layer, field) for layer in chain if getattr(layer, field) is not None), None
         )
     tags: list[str] = []
+    packs: list[str] = []
     for layer in chain:
         tags.extend(t for t in layer.tags if t not in tags)
+    for layer in reversed(chain):  # defaults' packs first, the device's own last
+        packs.extend(p for p in layer.packs if p not in packs)
     return Device(
         name=device.name,
         address=device.address,
@@ -98,5 +103,6 @@ def resolve_device(
         model=device.model,
         vendor=device.vendor,
         warranty_end=device.warranty_end,
-        checks=_merge_checks([layer.checks for layer in reversed(chain)]),
+        checks=merge_checks([layer.checks for layer in reversed(chain)]),
+        packs=tuple(packs),
     )

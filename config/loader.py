@@ -20,10 +20,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from agent.errors import ConfigError, ConfigProblem, CredentialError
+from collectors.pack_library import PackLibrary, runs_on
 from config.inventory import Device, resolve_device
 from config.models import DeviceConfig, InventoryFile, XunjianConfig
 from config.secrets import ResolvedCredential, resolve_credential
 from config.service import PlanConfig
+from config.yamlpos import format_loc
+from config.yamlpos import line_of as _line_of
 
 CONFIG_ENV = "XUNJIAN_CONFIG"
 M = TypeVar("M", bound=BaseModel)
@@ -37,6 +40,8 @@ class LoadedConfig:
     source: Path | None
     #: problems that do not stop loading but will make a device UNKNOWN (e.g. a missing env var)
     warnings: list[ConfigProblem] = field(default_factory=list)
+    #: the built-in packs and the custom ones in ``packs.paths``
+    library: PackLibrary = field(default_factory=PackLibrary.load)
 
     @property
     def base_dir(self) -> Path:
@@ -50,40 +55,6 @@ class LoadedConfig:
 
     def credential(self, name: str, env: Mapping[str, str] | None = None) -> ResolvedCredential:
         return resolve_credential(name, self.config.credentials[name], env, self.base_dir)
-
-
-def format_loc(loc: Iterable[int | str]) -> str:
-    """('devices', 3, 'business_level') → 'devices[3].business_level'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
-    """Find the 1-based line of the node at ``loc`` (or its closest existing parent)."""
-    if node is None:
-        return None
-    line = node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (isinstance(node, yaml.SequenceNode) and isinstance(part, int)
-              and 0 <= part < len(node.value)):
-            child = node.value[part]
-            line = child.start_mark.line + 1
-        if child is None:
-            break
-        node = child
-    return line
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -230,6 +201,44 @@ def _check_check_names(merged: _Merged, known: set[str]) -> list[ConfigProblem]:
     for origin, loc, checks in uses:
         problems.extend(origin.problem([*loc, check], f"unknown check {check!r}; known: {hint}")
                         for check in checks if check not in known)
+    return problems
+
+
+def _pack_paths(config: XunjianConfig, base: Path) -> list[Path]:
+    return [p.expanduser() if p.expanduser().is_absolute() else base / p.expanduser()
+            for p in config.packs.paths]
+
+
+def _check_pack_selection(merged: _Merged, library: PackLibrary) -> list[ConfigProblem]:
+    """Every pack a device, group or the defaults select exists and runs on the platform of
+    each device that selects it."""
+    config = merged.config
+    problems: list[ConfigProblem] = []
+    layers: list[tuple[_Origin, list[int | str], list[str]]] = [
+        (merged.main, ["defaults", "packs"], config.defaults.packs)]
+    layers += [(merged.groups[name], ["groups", name, "packs"], g.packs)
+               for name, g in config.groups.items()]
+    layers += [(origin, ["devices", origin.index or 0, "packs"], d.packs)
+               for d, origin in zip(config.devices, merged.devices, strict=True)]
+    searched = ", ".join(str(p) for p in library.paths) or "none: set packs.paths"
+    for origin, loc, names in layers:
+        problems.extend(origin.problem(
+            [*loc, i], f"no pack named {name!r} (built-in packs and packs.paths: {searched}); "
+                       "`xunjian packs list` shows them")
+            for i, name in enumerate(names) if not library.known(name))
+    for device_config in config.devices:
+        if any(g not in config.groups for g in device_config.groups):
+            continue  # reported as an unknown group
+        device = resolve_device(device_config, config.groups, config.defaults)
+        for name in device.packs:
+            pack = library.packs.get(name)
+            if pack is not None and not runs_on(pack, device.platform):
+                origin = next(o for d, o in zip(config.devices, merged.devices, strict=True)
+                              if d.name == device.name)
+                problems.append(origin.problem(
+                    ["devices", origin.index or 0, "packs"],
+                    f"device {device.name} ({device.platform}) selects pack {name!r}, which "
+                    f"runs on {', '.join(pack.platforms)} only"))
     return problems
 
 
@@ -389,12 +398,21 @@ def load_config(
     problems.extend(_check_device_references(merged))
     problems.extend(_check_plans(merged))
     problems.extend(_check_customers(merged))
+    library = PackLibrary.load(_pack_paths(merged.config, path.parent))
+    problems.extend(_check_pack_selection(merged, library))
     if known_checks is not None:
-        problems.extend(_check_check_names(merged, set(known_checks)))
+        pack_checks = {name for pack in library.packs.values() for name in pack.check_names()}
+        problems.extend(_check_check_names(merged, {*known_checks, *pack_checks}))
     if problems:
         raise ConfigError(problems)
 
-    loaded = LoadedConfig(merged.config, _resolve(merged.config), path)
+    loaded = LoadedConfig(merged.config, _resolve(merged.config), path, library=library)
+    used = {name for device in loaded.devices for name in device.packs}
+    for name, error in sorted(library.broken.items()):
+        loaded.warnings.append(ConfigProblem(
+            str(path), "packs.paths",
+            f"pack {name} cannot be used: {error}"
+            + ("" if name in used else " (no device selects it)")))
     env = os.environ if env is None else env
     for name in merged.config.credentials:
         try:

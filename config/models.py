@@ -125,6 +125,8 @@ class InheritableFields(_Model):
     jump_host: str | None = None
     tags: list[str] = Field(default_factory=list)
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    #: custom packs run besides the platform's standard pack (names; inherited and merged)
+    packs: list[str] = Field(default_factory=list)
 
 
 class GroupConfig(InheritableFields):
@@ -176,6 +178,16 @@ class ConfigHistorySettings(_Model):
     mask_secrets: bool = True
 
 
+class PackSettings(_Model):
+    """Where custom inspection packs come from and which packs need the customer's approval."""
+
+    #: directories of custom packs (``NAME.yaml`` or ``NAME/pack.yaml``), relative to this file
+    paths: list[Path] = Field(default_factory=list)
+    #: ``custom``: custom packs need approval before scheduled runs (built-in packs are the
+    #: reviewed standard); ``all``: the built-in standard packs need it too
+    approval: Literal["custom", "all"] = "custom"
+
+
 class Waiver(_Model):
     """An accepted finding: reported as waived until ``expires``, then it counts again."""
 
@@ -206,6 +218,8 @@ class XunjianConfig(_Model):
     #: further inventory files, relative to this file
     inventory: list[Path] = Field(default_factory=list)
     waivers: list[Waiver] = Field(default_factory=list)
+    #: custom inspection packs: where they are, which need approval (``docs/packs.md``)
+    packs: PackSettings = Field(default_factory=PackSettings)
     #: ``xunjian serve``: the HTTP listener and the scheduled inspection plans
     server: ServerSettings = Field(default_factory=ServerSettings)
     plans: list[PlanConfig] = Field(default_factory=list)

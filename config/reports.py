@@ -9,6 +9,7 @@ people who receive the report, and their branding. The provider (us) is named on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +51,11 @@ class CustomerConfig(_Strict):
             if not _ADDRESS.match(address):
                 raise ValueError(f"{address!r} is not an e-mail address (ops@example.com)")
         return value
+
+    def owns(self, name: str, groups: Iterable[str], tags: Iterable[str]) -> bool:
+        """Whether the device ``name`` (in ``groups``, with ``tags``) is this customer's."""
+        return (name in self.devices or bool(set(self.groups) & set(groups))
+                or bool(set(self.tags) & set(tags)))
 
     @model_validator(mode="after")
     def _selects_something(self) -> CustomerConfig:

@@ -102,7 +102,7 @@ def _finding(t: Translator, device: Device, stored: StoredResult, c: CheckResult
     return Finding(
         state=c.state, device=device.name, address=device.address,
         business_system=device.business_system, business_level=device.business_level,
-        check=c.check, check_title=t.check_title(c.check), item=c.item,
+        check=c.check, check_title=t.check_title(c.check, c.title), item=c.item,
         value=_fmt(c.value, c.unit), threshold=_threshold(t, c),
         value_num=c.value if isinstance(c.value, float | int) else None, unit=c.unit,
         warn=c.warn, crit=c.crit, message=c.message,
@@ -113,7 +113,7 @@ def _finding(t: Translator, device: Device, stored: StoredResult, c: CheckResult
 
 
 def _line(t: Translator, c: CheckResult) -> CheckLine:
-    return CheckLine(check=c.check, check_title=t.check_title(c.check), item=c.item,
+    return CheckLine(check=c.check, check_title=t.check_title(c.check, c.title), item=c.item,
                      state=c.state, value=_fmt(c.value, c.unit), threshold=_threshold(t, c),
                      message=c.message, waived=c.waived)
 
@@ -165,11 +165,15 @@ def _waivers(t: Translator, loaded: LoadedConfig, devices: Sequence[Device],
 
 def _appendix(store: Store, source: ReportSource, current: Mapping[str, StoredResult],
               period: Period) -> Appendix:
-    packs = Counter((s.result.pack.name, s.result.pack.version, s.result.pack.content_hash)
-                    for s in current.values() if s.result.pack)
+    # results stored before custom packs have only the standard pack
+    packs = Counter(p for s in current.values()
+                    for p in (s.result.packs or ([s.result.pack] if s.result.pack else [])))
     return Appendix(
-        packs=[PackLine(name=n, version=v, content_hash=h, devices=c)
-               for (n, v, h), c in sorted(packs.items())],
+        packs=[PackLine(name=p.name, version=p.version, content_hash=p.content_hash, devices=c,
+                        approval=p.approval, approved_by=p.approved_by,
+                        approved_at=p.approved_at)
+               for p, c in sorted(packs.items(), key=lambda pc: (pc[0].name, pc[0].version,
+                                                                 pc[0].approval))],
         runs=[RunLine(id=r.id, started_at=r.started_at, finished_at=r.finished_at,
                       trigger=r.trigger, plan=r.plan, status=r.status, devices=r.devices)
               for r in source.runs(period.start, period.end)],

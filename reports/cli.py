@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.clikit import config_option
 from config.reports import REPORT_FORMATS, ReportFormat
 from reports.i18n import LANGUAGES
 from reports.model import Language
@@ -35,16 +36,8 @@ def _split(values: tuple[str, ...], allowed: tuple[str, ...], what: str) -> list
     return chosen
 
 
-def _config_option(fn: Any) -> Any:
-    from config.loader import CONFIG_ENV  # noqa: PLC0415
-
-    return click.option(
-        "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-        envvar=CONFIG_ENV, show_envvar=True, help="Config file.")(fn)
-
-
 @click.command()
-@_config_option
+@config_option
 @click.option("--period", "-p", help="2026-10 (month), 2026-Q3, 2026-W42 or 2026 "
               "[default: this month so far].")
 @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]),
@@ -73,7 +66,10 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
            formats: tuple[str, ...], out_dir: Path | None, author: str | None,
            reviewer: str | None, email: bool, email_to: tuple[str, ...], as_json: bool) -> None:
     """Make the customer inspection report for a period (HTML, PDF, JSON, CSV, XLSX)."""
-    from agent.cli import _data_dir, _errors_exit, _load, _open_store  # noqa: PLC0415
+    from agent.clikit import data_dir as _data_dir  # noqa: PLC0415
+    from agent.clikit import errors_exit as _errors_exit  # noqa: PLC0415
+    from agent.clikit import load as _load  # noqa: PLC0415
+    from agent.clikit import open_store as _open_store  # noqa: PLC0415
     from agent.errors import ReportError  # noqa: PLC0415
     from reports.generate import ReportJob, generate, output_dir  # noqa: PLC0415
     from reports.period import current_month, date_range, parse_period  # noqa: PLC0415
@@ -129,7 +125,7 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
 
 
 @click.command()
-@_config_option
+@config_option
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True)
 def reports(config_file: Path | None, limit: int, as_json: bool) -> None:

@@ -62,13 +62,14 @@ class Translator:
     def has(self, key: str) -> bool:
         return key in self._messages
 
-    def check_title(self, check: str) -> str:
-        """A check's title; custom checks without a translation keep their own title."""
+    def check_title(self, check: str, own: str | None = None) -> str:
+        """A check's title; custom pack checks without a translation keep their own title
+        (``own``, from the pack), else their name."""
         key = f"checks.title.{check}"
         if key in self._messages:
             return self._messages[key]
         spec = BUILTIN_CHECKS.get(check)
-        return spec.title if spec else check
+        return spec.title if spec else own or check
 
     def state(self, state: State | str) -> str:
         return self(f"report.state.{State(state).value}")

@@ -347,6 +347,10 @@ class PackLine(_Data):
     version: str
     content_hash: str
     devices: int
+    #: not-required (built-in standard), approved, or unapproved (an on-demand run)
+    approval: Literal["not-required", "approved", "unapproved"] = "not-required"
+    approved_by: str | None = None
+    approved_at: datetime | None = None
 
 
 class RunLine(_Data):

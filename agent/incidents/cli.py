@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from agent.clikit import config_option, errors_exit, load, open_store
 from agent.incidents.model import Incident, SlaTimer
 from agent.incidents.repo import IncidentRepo
 
@@ -25,25 +26,14 @@ out = Console(highlight=False, soft_wrap=True)
 
 def _with_repo(config_file: Path | None, work: Callable[[IncidentRepo], T]) -> T:
     """Open the configured store, do ``work``, close it; errors exit 3 with a message."""
-    # Imported here: agent.cli imports this module to register the commands.
-    from agent.cli import _errors_exit, _load, _open_store  # noqa: PLC0415
-
-    with _errors_exit():
-        loaded = _load(config_file)
-        store = _open_store(loaded)
+    with errors_exit():
+        loaded = load(config_file)
+        store = open_store(loaded)
         try:
             return work(IncidentRepo(store, loaded.config.incidents))
         finally:
             store.close()
-    raise AssertionError("unreachable")  # _errors_exit() exits on error
-
-
-def _config_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from config.loader import CONFIG_ENV  # noqa: PLC0415
-
-    return click.option(
-        "--config", "-c", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-        envvar=CONFIG_ENV, show_envvar=True, help="Config file.")(fn)
+    raise AssertionError("unreachable")  # errors_exit() exits on error
 
 
 def _dump(data: Any) -> None:
@@ -71,7 +61,7 @@ def incidents() -> None:
 
 
 @incidents.command("list")
-@_config_option
+@config_option
 @click.option("--status", type=click.Choice(STATUSES), default="active", show_default=True,
               help="active = open or acknowledged.")
 @click.option("--priority", help="Only this priority (e.g. P1).")
@@ -104,7 +94,7 @@ def incidents_list(config_file: Path | None, status: str, priority: str | None,
 
 
 @incidents.command("show")
-@_config_option
+@config_option
 @click.argument("incident_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 def incidents_show(config_file: Path | None, incident_id: int, as_json: bool) -> None:
@@ -160,7 +150,7 @@ _BY = click.option("--by", help="Who does it (default: the login name).")
 
 
 @incidents.command("ack")
-@_config_option
+@config_option
 @click.argument("incident_id", type=int)
 @_BY
 @click.option("--comment", "-m", help="A note for the timeline.")
@@ -172,7 +162,7 @@ def incidents_ack(config_file: Path | None, incident_id: int, by: str | None,
 
 
 @incidents.command("resolve")
-@_config_option
+@config_option
 @click.argument("incident_id", type=int)
 @_BY
 @click.option("--comment", "-m", help="A note for the timeline.")
@@ -184,7 +174,7 @@ def incidents_resolve(config_file: Path | None, incident_id: int, by: str | None
 
 
 @incidents.command("comment")
-@_config_option
+@config_option
 @click.argument("incident_id", type=int)
 @click.argument("text")
 @_BY
@@ -201,7 +191,7 @@ def problems() -> None:
 
 
 @problems.command("list")
-@_config_option
+@config_option
 @click.option("--status", type=click.Choice(("open", "closed", "all")), default="open",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")

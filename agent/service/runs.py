@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.errors import XunjianError
+from agent.errors import PackError, XunjianError
 from agent.results import DeviceResult
-from agent.runner import DEFAULT_PACKS, Inspector, ResultObserver, select_devices
+from agent.runner import Inspector, ResultObserver, select_devices
 from agent.service.report_plans import make_report
 from agent.store import Store
-from collectors.pack import Pack, builtin_pack
+from collectors.pack import Pack
+from collectors.pack_library import PackLibrary, runs_on
 from config.inventory import Device
 from config.loader import LoadedConfig
 from config.secrets import Redactor
@@ -30,9 +31,10 @@ from config.service import PlanConfig
 log = logging.getLogger(__name__)
 
 
-def plan_packs(plan: PlanConfig) -> dict[str, Pack]:
-    """The packs a plan asks for, by platform (raises PackError naming a missing pack)."""
-    return {platform: builtin_pack(name) for platform, name in plan.packs.items()}
+def plan_packs(plan: PlanConfig, library: PackLibrary) -> dict[str, Pack]:
+    """The standard packs a plan swaps in, by platform (raises PackError naming a missing or
+    broken pack)."""
+    return {platform: library.get(name) for platform, name in plan.packs.items()}
 
 
 class RunManager:
@@ -52,10 +54,17 @@ class RunManager:
         #: report plans being made, by fire id (they have no inspection run)
         self._reports: dict[int, Future[str]] = {}
 
-    def _inspector(self, trigger: str, packs: Mapping[str, Pack] | None = None) -> Inspector:
+    def _library(self) -> PackLibrary:
+        """The packs as they are on disk now: an edit after approval is seen (and refused)
+        by the next run, not at the next restart."""
+        return PackLibrary.load(self.loaded.library.paths)
+
+    def _inspector(self, trigger: str, packs: Mapping[str, Pack] | None = None,
+                   library: PackLibrary | None = None) -> Inspector:
         return Inspector(self.loaded, self.store, data_dir=self.data_dir, env=self.env,
                          packs=packs, trigger=trigger, redactor=self.redactor,
-                         observers=self.observers, stop=self.stop)
+                         observers=self.observers, stop=self.stop,
+                         library=library or self._library())
 
     @property
     def active_runs(self) -> list[int]:
@@ -107,7 +116,8 @@ class RunManager:
             return
         try:
             targets = select_devices(self.loaded.devices, plan.devices, plan.groups, plan.tags)
-            inspector = self._inspector("schedule", plan_packs(plan))
+            library = self._library()
+            inspector = self._inspector("schedule", plan_packs(plan, library), library)
         except XunjianError as exc:
             self.store.update_fire(fire_id, "failed", None, str(exc))
             log.error("plan %s: %s", plan.name, exc)
@@ -156,11 +166,23 @@ class RunManager:
     # -- live probe -----------------------------------------------------------------------
 
     def probe(self, name: str, module: str | None, timeout: float) -> DeviceResult:
-        """Inspect one device now with ``module`` (a pack name), within ``timeout`` seconds;
-        nothing is stored. Raises KeyError for an unknown device, PackError for a bad pack."""
+        """Inspect one device now within ``timeout`` seconds; nothing is stored. ``module``: a
+        built-in pack replaces the device's standard pack, a custom pack is run beside it
+        instead of the device's own custom packs (approved packs only). Raises KeyError for an
+        unknown device, PackError for a bad pack."""
         device = self.loaded.device(name)
-        pack = builtin_pack(module or DEFAULT_PACKS[device.platform])
-        inspector = self._inspector("probe", {device.platform: pack})
+        library = self._library()
+        packs: dict[str, Pack] = {}
+        if module is not None:
+            pack = library.get(module)
+            if not runs_on(pack, device.platform):
+                raise PackError(f"pack {module} runs on {', '.join(pack.platforms)}, not on "
+                                f"{device.platform}")
+            if pack.builtin:
+                packs = {device.platform: pack}
+            else:
+                device = device.model_copy(update={"packs": (module,)})
+        inspector = self._inspector("probe", packs, library)
         settings = inspector.settings
         inspector.settings = settings.model_copy(update={
             "host_timeout": max(1.0, timeout),

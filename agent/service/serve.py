@@ -90,7 +90,7 @@ def check_plans(loaded: LoadedConfig) -> None:
     problems = []
     for plan in loaded.config.plans:
         try:
-            plan_packs(plan)
+            plan_packs(plan, loaded.library)
         except XunjianError as exc:
             problems.append(f"plan {plan.name}: {exc}")
     if problems:

@@ -73,6 +73,9 @@ class DeviceResultRow(Base):
     pack_name: Mapped[str | None] = mapped_column(String(128))
     pack_version: Mapped[str | None] = mapped_column(String(64))
     pack_hash: Mapped[str | None] = mapped_column(String(64))
+    #: every pack that ran (standard first): [{"name", "version", "content_hash", "builtin",
+    #: "approval", "approved_by", "approved_at"}]
+    packs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     facts: Mapped[dict[str, Any] | None]
     item_errors: Mapped[dict[str, Any]]
     #: zlib-compressed, secrets already redacted
@@ -91,7 +94,9 @@ class CheckRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     result_id: Mapped[int] = mapped_column(
         ForeignKey("device_results.id", ondelete="CASCADE"), index=True)
-    check: Mapped[str] = mapped_column(String(64))
+    check: Mapped[str] = mapped_column(String(160))
+    #: a custom pack check's own title (built-in titles come from the catalog)
+    title: Mapped[str | None] = mapped_column(Text)
     item: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(8))
     value_num: Mapped[float | None]
@@ -114,7 +119,7 @@ class RawOutputRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     result_id: Mapped[int] = mapped_column(
         ForeignKey("device_results.id", ondelete="CASCADE"), index=True)
-    item: Mapped[str] = mapped_column(String(64))
+    item: Mapped[str] = mapped_column(String(160))
     command: Mapped[str] = mapped_column(Text)
     exit_code: Mapped[int | None]
     duration_seconds: Mapped[float | None]
@@ -189,7 +194,7 @@ class ProblemRow(Base):
     #: open → closed
     status: Mapped[str] = mapped_column(String(16))
     device: Mapped[str] = mapped_column(String(128))
-    check: Mapped[str] = mapped_column(String(64))
+    check: Mapped[str] = mapped_column(String(160))
     item: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -210,7 +215,7 @@ class IncidentRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(String(64))
     device: Mapped[str] = mapped_column(String(128))
-    check: Mapped[str] = mapped_column(String(64))
+    check: Mapped[str] = mapped_column(String(160))
     item: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str] = mapped_column(Text)
     message: Mapped[str] = mapped_column(Text)
@@ -268,7 +273,7 @@ class IncidentTrackerRow(Base):
 
     fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
     device: Mapped[str] = mapped_column(String(128), index=True)
-    check: Mapped[str] = mapped_column(String(64))
+    check: Mapped[str] = mapped_column(String(160))
     item: Mapped[str | None] = mapped_column(Text)
     breaches: Mapped[int]
     recoveries: Mapped[int]
@@ -320,3 +325,24 @@ class ReportRow(Base):
     overall: Mapped[str] = mapped_column(String(8))
     #: [{"name": ..., "sha256": ..., "bytes": ...}]
     files: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class PackApproval(Base):
+    """Who approved which content of a pack, for whom (``scope``: a customer id, or ``*`` for
+    every device), and when. ``content`` keeps the approved files, so a later edit can be
+    shown as a diff against exactly what was approved."""
+
+    __tablename__ = "pack_approvals"
+    __table_args__ = (Index("ix_pack_approvals_pack_scope", "pack_name", "scope"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pack_name: Mapped[str] = mapped_column(String(64))
+    pack_version: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(128))
+    approved_by: Mapped[str] = mapped_column(String(200))
+    approved_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    #: {"pack.yaml": text, "files": {path: text}}
+    content: Mapped[dict[str, Any]]
+    revoked_at: Mapped[datetime | None]

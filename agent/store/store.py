@@ -33,6 +33,7 @@ from agent.store.schema import (
     ConfigVersion,
     DeviceResultRow,
     DeviceRow,
+    PackApproval,
     PlanFire,
     RawOutputRow,
     ReportRow,
@@ -275,6 +276,7 @@ class Store:
             pack_name=result.pack.name if result.pack else None,
             pack_version=result.pack.version if result.pack else None,
             pack_hash=result.pack.content_hash if result.pack else None,
+            packs=[p.model_dump(mode="json") for p in result.packs] or None,
             facts=result.facts.model_dump(mode="json") if result.facts else None,
             item_errors=result.item_errors,
             transcript=_compress(result.transcript) if result.transcript else None,
@@ -454,11 +456,70 @@ class Store:
                      "generated_at": _aware(r.generated_at), "languages": r.languages,
                      "overall": r.overall, "files": r.files} for r in rows]
 
+    # -- pack approvals -----------------------------------------------------------------------
+
+    def approve_pack(self, *, pack_name: str, pack_version: str, content_hash: str, scope: str,
+                     approved_by: str, content: dict[str, Any], note: str | None = None,
+                     approved_at: datetime | None = None) -> ApprovalRecord:
+        """Record an approval of exactly ``content_hash`` for ``scope``."""
+        row = PackApproval(pack_name=pack_name, pack_version=pack_version,
+                           content_hash=content_hash, scope=scope, approved_by=approved_by,
+                           approved_at=approved_at or datetime.now(UTC), note=note,
+                           content=content)
+        with _storing(f"recording the approval of pack {pack_name}", self.url), \
+                self._session() as s, s.begin():
+            s.add(row)
+            s.flush()
+            return _to_approval(row)
+
+    def pack_approvals(self, pack_name: str | None = None) -> list[ApprovalRecord]:
+        """Approvals in force (not revoked), newest first."""
+        query = select(PackApproval).where(PackApproval.revoked_at.is_(None))
+        if pack_name is not None:
+            query = query.where(PackApproval.pack_name == pack_name)
+        with _storing("reading pack approvals", self.url), self._session() as s:
+            rows = s.scalars(query.order_by(PackApproval.approved_at.desc(),
+                                            PackApproval.id.desc()))
+            return [_to_approval(r) for r in rows]
+
+    def revoke_pack_approvals(self, pack_name: str, scope: str) -> int:
+        """Withdraw every approval of ``pack_name`` for ``scope``; returns how many."""
+        with _storing(f"revoking approvals of pack {pack_name}", self.url), \
+                self._session() as s, s.begin():
+            rows = s.scalars(select(PackApproval).where(
+                PackApproval.pack_name == pack_name, PackApproval.scope == scope,
+                PackApproval.revoked_at.is_(None))).all()
+            for row in rows:
+                row.revoked_at = datetime.now(UTC)
+            return len(rows)
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests and `xunjian store info`)."""
         with self._session() as s:
             return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) or 0
                     for t in (Run, DeviceRow, DeviceResultRow, CheckRow, RawOutputRow)}
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    id: int
+    pack_name: str
+    pack_version: str
+    content_hash: str
+    #: a customer id, or ``*`` for every device
+    scope: str
+    approved_by: str
+    approved_at: datetime
+    note: str | None
+    #: the approved files: {"pack.yaml": text, "files": {path: text}}
+    content: dict[str, Any]
+
+
+def _to_approval(row: PackApproval) -> ApprovalRecord:
+    return ApprovalRecord(id=row.id, pack_name=row.pack_name, pack_version=row.pack_version,
+                          content_hash=row.content_hash, scope=row.scope,
+                          approved_by=row.approved_by, approved_at=_aware(row.approved_at),
+                          note=row.note, content=dict(row.content))
 
 
 @dataclass(frozen=True)
@@ -535,7 +596,7 @@ def _pid_alive(pid: int) -> bool:
 def _check_values(c: CheckResult) -> dict[str, Any]:
     numeric = isinstance(c.value, int | float)
     return {
-        "check": c.check, "item": c.item, "state": c.state.value,
+        "check": c.check, "item": c.item, "title": c.title, "state": c.state.value,
         "value_num": float(c.value) if numeric and c.value is not None else None,
         "value_text": None if numeric or c.value is None else str(c.value),
         "unit": c.unit, "warn": c.warn, "crit": c.crit, "message": c.message,
@@ -547,7 +608,8 @@ def _check_values(c: CheckResult) -> dict[str, Any]:
 def _to_check(row: CheckRow) -> CheckResult:
     value: float | str | None = row.value_num if row.value_num is not None else row.value_text
     return CheckResult(
-        check=row.check, item=row.item, state=State(row.state), value=value, unit=row.unit,
+        check=row.check, item=row.item, title=row.title, state=State(row.state), value=value,
+        unit=row.unit,
         warn=row.warn, crit=row.crit, message=row.message,
         evidence=list(row.evidence.get("items", [])), waived=row.waived,
         waiver_reason=row.waiver_reason, waiver_expires=row.waiver_expires,
@@ -571,9 +633,10 @@ _RESULT_COLUMNS = (
     DeviceResultRow.platform, DeviceResultRow.state, DeviceResultRow.reachable,
     DeviceResultRow.error, DeviceResultRow.started_at, DeviceResultRow.finished_at,
     DeviceResultRow.pack_name, DeviceResultRow.pack_version, DeviceResultRow.pack_hash,
-    DeviceResultRow.facts, DeviceResultRow.item_errors)
+    DeviceResultRow.packs, DeviceResultRow.facts, DeviceResultRow.item_errors)
 _CHECK_COLUMNS = (
-    CheckRow.result_id, CheckRow.check, CheckRow.item, CheckRow.state, CheckRow.value_num,
+    CheckRow.result_id, CheckRow.check, CheckRow.item, CheckRow.title, CheckRow.state,
+    CheckRow.value_num,
     CheckRow.value_text, CheckRow.unit, CheckRow.warn, CheckRow.crit, CheckRow.message,
     CheckRow.evidence, CheckRow.waived, CheckRow.waiver_reason, CheckRow.waiver_expires)
 
@@ -589,8 +652,8 @@ def _load_results(s: Session, ids: Any) -> dict[int, DeviceResult]:
         value: float | str | None = c.value_num if c.value_num is not None else c.value_text
         # stored from validated models: constructing without re-validating is 5x faster
         checks.setdefault(c.result_id, []).append(CheckResult.model_construct(
-            check=c.check, item=c.item, state=State(c.state), value=value, unit=c.unit,
-            warn=c.warn, crit=c.crit, message=c.message,
+            check=c.check, item=c.item, title=c.title, state=State(c.state), value=value,
+            unit=c.unit, warn=c.warn, crit=c.crit, message=c.message,
             evidence=list((c.evidence or {}).get("items", [])), waived=c.waived,
             waiver_reason=c.waiver_reason, waiver_expires=c.waiver_expires))
     return {r.id: DeviceResult(
@@ -599,6 +662,7 @@ def _load_results(s: Session, ids: Any) -> dict[int, DeviceResult]:
         finished_at=_aware(r.finished_at),
         pack=(PackRef(name=r.pack_name, version=r.pack_version or "",
                       content_hash=r.pack_hash or "") if r.pack_name else None),
+        packs=[PackRef.model_validate(p) for p in r.packs or []],
         facts=HostFacts.model_validate(r.facts) if r.facts else None,
         checks=checks.get(r.id, []), item_errors=r.item_errors) for r in rows}
 
@@ -610,6 +674,7 @@ def _to_result(row: DeviceResultRow, _s: Session, *, with_raw: bool = False) -> 
         device=row.device, address=row.address, platform=row.platform,
         state=State(row.state), reachable=row.reachable, error=row.error,
         started_at=_aware(row.started_at), finished_at=_aware(row.finished_at), pack=pack,
+        packs=[PackRef.model_validate(p) for p in row.packs or []],
         facts=HostFacts.model_validate(row.facts) if row.facts else None,
         checks=[_to_check(c) for c in row.checks], item_errors=row.item_errors,
         transcript=_decompress(row.transcript),

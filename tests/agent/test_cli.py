@@ -87,4 +87,5 @@ def test_example_config_is_valid(tmp_path: Path) -> None:
     example = Path(__file__).parents[2] / "examples" / "xunjian.yaml"
     run = xunjian("config", "check", str(example), data=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "6 device(s), 3 group(s), 3 credential set(s), 3 plan(s), 1 customer(s)" in run.stdout
+    assert ("6 device(s), 3 group(s), 3 credential set(s), 3 plan(s), 1 customer(s), "
+            "3 custom pack(s)") in run.stdout

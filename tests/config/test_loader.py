@@ -869,7 +869,7 @@ def test_cli_config_check_ok(cli_runner: CliRunner, full_config: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
         f"ok: {full_config}: 3 device(s), 2 group(s), 2 credential set(s), 0 plan(s), "
-        "0 customer(s)")
+        "0 customer(s), 0 custom pack(s)")
     assert result.stderr == ""
 
 

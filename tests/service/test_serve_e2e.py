@@ -4,20 +4,16 @@ SIGKILL mid-run and restart (nothing lost, nothing run twice), SIGTERM."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 import yaml
+from support.agent_process import Agent
 from support.prometheus import PrometheusServer, ScrapeJob, free_port, prometheus_unavailable_reason
 from support.sshd import HANG_ADDRESS, SshdFleet
 
@@ -30,55 +26,6 @@ pytestmark = [pytest.mark.sshd,
 TOKEN = "e2e-" + "7c" * 16
 PLAN = "every-minute"
 XUNJIAN = Path(sys.executable).with_name("xunjian")
-
-
-@dataclass
-class Agent:
-    config: Path
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        env = {**os.environ, "XUNJIAN_API_TOKENS": TOKEN}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(XUNJIAN), "serve", "--config", str(self.config), "--log-format", "json"],
-                stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"agent exited:\n{self.log_text()}"
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(f"agent not answering:\n{self.log_text()}")
-
-    def signal(self, signum: int, timeout: float = 60) -> int:
-        assert self.process is not None
-        self.process.send_signal(signum)
-        return self.process.wait(timeout)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
-
-    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, f"{self.url}{path}", timeout=30,
-                             headers={"Authorization": f"Bearer {TOKEN}"}, **kwargs)
-
-    def wait_run(self, run_id: int, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            body: dict[str, Any] = self.api("GET", f"/runs/{run_id}").json()
-            if body["status"] != "running":
-                return body
-            time.sleep(0.2)
-        raise AssertionError(f"run {run_id} still running:\n{self.log_text()}")
 
 
 @pytest.fixture
@@ -106,7 +53,7 @@ def agent(tmp_path: Path, ssh_fleet: SshdFleet) -> Iterator[Agent]:
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     store.claim_fire(PLAN, now - timedelta(minutes=2))
     store.close()
-    running = Agent(path, config["server"]["port"], tmp_path / "agent.log")
+    running = Agent(path, config["server"]["port"], tmp_path / "agent.log", TOKEN)
     running.start()
     yield running
     if running.process and running.process.poll() is None:

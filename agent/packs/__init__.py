@@ -1,0 +1,1 @@
+"""Inspection pack management in the agent: approving, testing and comparing custom packs."""
