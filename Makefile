@@ -45,7 +45,8 @@ APT_PACKAGES := /usr/sbin/sshd:openssh-server /usr/bin/prometheus:prometheus \
                 /usr/bin/pdftoppm:poppler-utils /usr/bin/pdfinfo:poppler-utils \
                 /usr/bin/pdffonts:poppler-utils \
                 /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc:fonts-noto-cjk \
-                $(LIBDIR)/libpango-1.0.so.0:libpango-1.0-0 $(LIBDIR)/libpangoft2-1.0.so.0:libpangoft2-1.0-0
+                $(LIBDIR)/libpango-1.0.so.0:libpango-1.0-0 $(LIBDIR)/libpangoft2-1.0.so.0:libpangoft2-1.0-0 \
+                $(LIBDIR)/libharfbuzz-subset.so.0:libharfbuzz-subset0
 system-deps: .venv-fakenos/.installed-$(FAKENOS_VERSION)
 	@missing=$$(for entry in $(APT_PACKAGES); do test -e $${entry%%:*} || echo $${entry#*:}; done | sort -u); \
 	if [ -n "$$missing" ]; then \

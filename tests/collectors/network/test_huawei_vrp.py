@@ -202,7 +202,8 @@ def test_pack_items_have_parsers() -> None:
 def test_replay_set_parses_without_item_errors() -> None:
     pack = load_pack(PACK)
     mapping = replay_commands("huawei_vrp")
-    assert set(mapping) == {item.command for item in pack.items}
+    # the replay set also answers the example packs' commands (examples/packs/huawei-optics)
+    assert set(mapping) >= {item.command for item in pack.items}
     outputs = replay_outputs("huawei_vrp")
     facts, errors = normalise(vrp.PARSERS, outputs)
     assert errors == {}
