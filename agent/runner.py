@@ -32,7 +32,7 @@ from collectors.pack_parsers import parse_output
 from collectors.ssh import AuthMaterial, Endpoint
 from config.inventory import Device, merge_checks
 from config.loader import LoadedConfig
-from config.models import NETWORK_PLATFORMS, CheckSettings
+from config.models import NETWORK_PLATFORMS
 from config.secrets import Redactor
 
 log = logging.getLogger(__name__)
@@ -254,8 +254,7 @@ class Inspector:
     @staticmethod
     def _with_pack_thresholds(device: Device, plan: PackPlan) -> Device:
         """Packs may set new defaults for built-in checks; the config still wins."""
-        layers = [{name: CheckSettings.model_validate(t.model_dump(exclude_unset=True))
-                   for name, t in pack.thresholds.items()} for pack, _ in plan.runs]
+        layers = [pack.thresholds for pack, _ in plan.runs]
         if not any(layers):
             return device
         return device.model_copy(update={"checks": merge_checks([*layers, device.checks])})

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.errors import PackError, PolicyError
 from collectors.policy import check_command
 from collectors.script_guard import check_script
+from config.models import CheckSettings
 from config.yamlpos import format_loc, line_of
 
 PACK_FILE = "pack.yaml"
@@ -256,29 +257,15 @@ class PackItem(_Strict):
         return self.max_bytes or (SCRIPT_MAX_BYTES if self.is_script else None)
 
 
-class ThresholdOverride(_Strict):
-    warn: float | None = None
-    crit: float | None = None
-    enabled: bool | None = None
-
-
-class BuiltinThresholds(_Strict):
-    """New defaults for a built-in check on the devices running this pack (config still wins)."""
-
-    enabled: bool | None = None
-    warn: float | None = None
-    crit: float | None = None
-    items: dict[str, ThresholdOverride] = Field(default_factory=dict)
-
-
 class Pack(_Strict):
     name: PackName
     version: str = Field(min_length=1, max_length=64)
     platforms: list[str] = Field(min_length=1)
     description: str | None = None
     items: list[PackItem] = Field(min_length=1)
-    #: thresholds for built-in checks (e.g. filesystem) on the devices running this pack
-    thresholds: dict[str, BuiltinThresholds] = Field(default_factory=dict)
+    #: new defaults for built-in checks (e.g. filesystem) on the devices running this pack,
+    #: written like the config's ``checks:``; the config still wins
+    thresholds: dict[str, CheckSettings] = Field(default_factory=dict)
     #: SHA-256 over the pack file and the files it references; set by the loader
     content_hash: str = Field(default="", json_schema_extra={"readOnly": True})
     #: the referenced files' text by relative path; set by the loader

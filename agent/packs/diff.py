@@ -12,14 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.pack import (
-    BuiltinThresholds,
-    Pack,
-    PackCheck,
-    PackItem,
-    TextFsmParser,
-    ThresholdOverride,
-)
+from collectors.pack import Pack, PackCheck, PackItem, TextFsmParser
+from config.models import CheckSettings, ItemThresholds
 
 #: unified-diff lines shown per text before the rest is counted
 MAX_DIFF_LINES = 40
@@ -214,8 +208,8 @@ def _rule(check: PackCheck) -> str:
     return check.rule
 
 
-def _thresholds(before: dict[str, BuiltinThresholds],
-                after: dict[str, BuiltinThresholds]) -> list[_Change]:
+def _thresholds(before: dict[str, CheckSettings],
+                after: dict[str, CheckSettings]) -> list[_Change]:
     changes = [_Change(f"thresholds {name} added ({_override(after[name])})")
                for name in after if name not in before]
     changes += [_Change(f"thresholds {name} removed") for name in before if name not in after]
@@ -239,7 +233,7 @@ def _thresholds(before: dict[str, BuiltinThresholds],
     return changes
 
 
-def _override(value: BuiltinThresholds | ThresholdOverride) -> str:
+def _override(value: CheckSettings | ItemThresholds) -> str:
     parts = [f"{n} {_fmt(getattr(value, n))}" for n in ("enabled", "warn", "crit")
              if getattr(value, n) is not None]
     return ", ".join(parts) or "no values"
