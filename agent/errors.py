@@ -8,6 +8,7 @@ libraries underneath (paramiko, socket, SQLAlchemy, yaml) are translated at the 
     ├── ConfigError              config or inventory file invalid (lists every problem)
     ├── CredentialError          a credential's secret could not be read (env var / file)
     ├── PackError                an inspection pack is malformed
+    │   └── PackRefusedError     a device's standard pack may not run (not approved …)
     ├── PolicyError              a command was refused by the read-only policy before sending
     ├── CollectionError          a device could not be inspected (its result is UNKNOWN)
     │   ├── ConnectError         DNS, refused, timeout, no SSH banner
@@ -62,6 +63,14 @@ class CredentialError(XunjianError):
 
 class PackError(XunjianError):
     """An inspection pack is malformed."""
+
+
+class PackRefusedError(PackError):
+    """A device's standard pack may not run (not approved, wrong platform): nothing is sent."""
+
+    def __init__(self, pack: str, reason: str) -> None:
+        super().__init__(reason)
+        self.pack = pack
 
 
 class PolicyError(XunjianError):

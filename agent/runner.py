@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from agent.errors import CollectionError, CredentialError, PackError, ParseError, XunjianError
+from agent.errors import (
+    CollectionError,
+    CredentialError,
+    PackError,
+    PackRefusedError,
+    ParseError,
+    XunjianError,
+)
 from agent.packs.approval import PACK_CHECK, ApprovalBook, scopes_of
 from agent.results import DeviceResult, RunResult
 from agent.store import Store
@@ -26,13 +33,13 @@ from collectors.hostkeys import KnownHosts
 from collectors.linux import LinuxCollector
 from collectors.local import LocalCollector
 from collectors.network.collector import NetmikoCollector
-from collectors.pack import Pack, combine, item_key
-from collectors.pack_library import PackLibrary, standard_pack_name
+from collectors.pack import Pack, PackItem, combine, item_key
+from collectors.pack_library import PackLibrary, runs_on, standard_pack_name
 from collectors.pack_parsers import parse_output
 from collectors.ssh import AuthMaterial, Endpoint
 from config.inventory import Device, merge_checks
 from config.loader import LoadedConfig
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 from config.secrets import Redactor
 
 log = logging.getLogger(__name__)
@@ -76,9 +83,12 @@ class PackPlan:
     runs: list[tuple[Pack, PackRef]]
     refused: list[CheckResult]
 
-    @property
-    def extras(self) -> list[Pack]:
-        return [pack for pack, _ in self.runs[1:]]
+    def keyed_items(self) -> list[tuple[Pack, PackItem, str]]:
+        """Every item with a parser, with its id in the combined run: plain for the standard
+        pack (a plan may swap in a custom one), ``PACK.ITEM`` for the others."""
+        return [(pack, item, item.id if n == 0 else item_key(pack, item))
+                for n, (pack, _) in enumerate(self.runs) for item in pack.items
+                if item.parser is not None]
 
 
 def refused_pack(name: str, reason: str) -> CheckResult:
@@ -93,6 +103,8 @@ class _Failure:
     reason: str
     transcript: str | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: the standard pack that was refused (nothing was sent), if that is why
+    refused: str | None = None
 
 
 class Inspector:
@@ -145,21 +157,31 @@ class Inspector:
             return self._plans[device.name]
         book, scopes = self._approvals(), scopes_of(device, self.loaded.config)
         standard = book.verdict(self._pack(device.platform), scopes)
+        name = standard.pack.name
+        if not runs_on(standard.pack, device.platform):
+            raise PackRefusedError(name, f"nothing was sent: pack {name} runs on "
+                                   f"{', '.join(standard.pack.platforms)}, not on "
+                                   f"{device.platform}")
         if standard.status == "unapproved" and not self.allow_unapproved:
-            raise PackError(f"nothing was sent: {standard.reason}")
+            raise PackRefusedError(name, f"nothing was sent: {standard.reason}")
         runs = [(standard.pack, standard.ref(run_anyway=True))]
         refused: list[CheckResult] = []
         for name in device.packs:
             try:
                 pack = self.library.get(name)
             except PackError as exc:
-                refused.append(refused_pack(name, str(exc)))
+                refused.append(refused_pack(name, self.redactor(str(exc))))
                 continue
             verdict = book.verdict(pack, scopes)
-            if verdict.status == "unapproved" and not self.allow_unapproved:
+            if not runs_on(pack, device.platform):
+                # the pack's platforms changed since the config was checked
+                refused.append(refused_pack(name, f"not run: pack {name} runs on "
+                                            f"{', '.join(pack.platforms)}, not on "
+                                            f"{device.platform}"))
+            elif verdict.status == "unapproved" and not self.allow_unapproved:
                 refused.append(refused_pack(name, f"not run: {verdict.reason}"))
-                continue
-            runs.append((pack, verdict.ref(run_anyway=True)))
+            else:
+                runs.append((pack, verdict.ref(run_anyway=True)))
         plan = PackPlan(combine(standard.pack, [p for p, _ in runs[1:]]), runs, refused)
         self._plans[device.name] = plan
         return plan
@@ -218,6 +240,8 @@ class Inspector:
         started = datetime.now(UTC)
         try:
             return self.collector_for(device).collect()
+        except PackRefusedError as exc:
+            return _Failure(self.redactor(str(exc)), None, started, refused=exc.pack)
         except CollectionError as exc:
             return _Failure(self.redactor(str(exc)), exc.transcript, started)
         except XunjianError as exc:
@@ -235,20 +259,17 @@ class Inspector:
         errors = dict(outcome.item_errors)
         outputs = {r.item: r.output for r in outcome.raw}
         specs: list[CheckSpec] = []
-        for pack in plan.extras:
-            for item in pack.items:
-                if item.parser is None:
-                    continue
-                key, rows = item_key(pack, item), None
-                if key not in errors:
-                    if key not in outputs:
-                        errors[key] = "no output was collected for this item"
-                    else:
-                        try:
-                            rows = parse_output(pack, item, outputs[key])
-                        except ParseError as exc:
-                            errors[key] = self.redactor(str(exc))
-                specs.extend(pack_check_specs(pack, item, key, rows))
+        for pack, item, key in plan.keyed_items():
+            rows = None
+            if key not in errors:
+                if key not in outputs:
+                    errors[key] = "no output was collected for this item"
+                else:
+                    try:
+                        rows = parse_output(pack, item, outputs[key])
+                    except ParseError as exc:
+                        errors[key] = self.redactor(str(exc))
+            specs.extend(pack_check_specs(pack, item, key, rows))
         return specs, errors
 
     @staticmethod
@@ -266,8 +287,11 @@ class Inspector:
         refused = plan.refused if plan else []
         packs = [ref for _, ref in plan.runs] if plan else []
         if isinstance(outcome, _Failure):
-            checks = apply_waivers(device.name, [unreachable(outcome.reason), *refused],
+            first = (refused_pack(outcome.refused, outcome.reason) if outcome.refused
+                     else unreachable(outcome.reason))
+            checks = apply_waivers(device.name, [first, *refused],
                                    self.loaded.config.waivers, now.date())
+            packs = []  # nothing ran
             return DeviceResult(
                 device=device.name, address=device.address, platform=device.platform,
                 state=State.UNKNOWN, reachable=False, error=outcome.reason,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from checks.model import State
 from collectors.facts import Component, Hardware, HostFacts
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,8 @@ def _measure(check: PackCheck, rows: list[Row] | None) -> Measure:
     def measure(_ctx: Context) -> list[Measurement] | None:
         if rows is None:
             return None
+        if unknown := _unknown_fields(check, rows):
+            return [Measurement(None, None, unknown, State.UNKNOWN)]
         return _RULES[check.rule](check, _filtered(check, rows))
 
     return measure
@@ -87,6 +89,16 @@ def _empty(value: Any) -> bool:
     if isinstance(value, str):
         return not value.strip()
     return value is None or (isinstance(value, list | dict | tuple) and not value)
+
+
+def _unknown_fields(check: PackCheck, rows: list[Row]) -> str | None:
+    """A ``where`` or ``field`` that no row has is a typo, not "nothing found": without this,
+    ``present: false`` or ``rows: {max: 0}`` would pass whatever the output says."""
+    if not rows:
+        return None  # nothing to tell a typo from an empty answer
+    names = [*check.where, *([check.field] if check.field else [])]
+    missing = [n for n in dict.fromkeys(names) if not any(n in row for row in rows)]
+    return _missing(missing[0], rows) if missing else None
 
 
 def _filtered(check: PackCheck, rows: list[Row]) -> list[Row]:
@@ -177,20 +189,35 @@ def _thresholds(check: PackCheck, rows: list[Row]) -> list[Measurement]:
         (judged if check.item is not None else problems).append(problem)
     if check.item is not None:
         return judged
-    if not judged:
-        return problems[:1]
+    if problems:
+        # the worst row cannot be told when a row has no number: UNKNOWN, never OK
+        extra = f" ({len(problems)} of {len(rows)} rows)" if len(rows) > 1 else ""
+        return [Measurement(None, problems[0].value, problems[0].message + extra,
+                            State.UNKNOWN)]
     pick = max if check.direction == "above" else min
     worst = pick(judged, key=lambda m: float(m.value or 0))
-    notes = [f"worst of {len(judged)} rows"] if len(judged) > 1 else []
-    if problems:
-        notes.append(f"{len(problems)} row(s) without a number ignored: {problems[0].message}")
-    note = f" ({'; '.join(notes)})" if notes else ""
+    note = f" (worst of {len(judged)} rows)" if len(judged) > 1 else ""
     return [Measurement(None, worst.value, worst.message + note)]
 
 
-def _same(actual: Any, expected: str | float) -> bool:
+_TRUE = frozenset({"true", "yes", "on", "1", "enabled", "active"})
+_FALSE = frozenset({"false", "no", "off", "0", "disabled", "inactive"})
+
+
+def _truth(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = _text(value).strip().lower()
+    return True if text in _TRUE else False if text in _FALSE else None
+
+
+def _same(actual: Any, expected: str | float | bool) -> bool:
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        # YAML reads `yes`/`no`/`true` as booleans; compare meanings, not spellings
+        return _truth(actual) is not None and _truth(actual) == _truth(expected)
+
     def plain(value: Any) -> float | None:
-        if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, int | float):
             return float(value)
         if isinstance(value, str) and _PLAIN_NUMBER.fullmatch(value):
             return float(value)

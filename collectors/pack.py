@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.errors import PackError, PolicyError
+from checks.builtin import CHECK_NAMES
 from collectors.policy import check_command
 from collectors.script_guard import check_script
 from config.models import CheckSettings
@@ -162,8 +163,9 @@ class PackCheck(_Strict):
     #: ``above``: value ≥ threshold breaches (use, temperature); ``below``: value ≤ threshold
     #: breaches (days to certificate expiry, free space, optical power)
     direction: Literal["above", "below"] = "above"
-    equals: str | float | None = None
-    not_equals: str | float | None = None
+    #: compared as numbers when both are, as booleans when either is (``true``, ``no``, …)
+    equals: bool | float | str | None = None
+    not_equals: bool | float | str | None = None
     matches: str | None = None
     #: true: at least one (matching) row must exist — and have ``field``, when given
     present: bool | None = None
@@ -185,6 +187,8 @@ class PackCheck(_Strict):
                              f"{', '.join(_RULES)}); got {', '.join(given) or 'none'}")
         if given[0] in {"thresholds", "equals", "not_equals", "matches"} and not self.field:
             raise ValueError(f"check {self.id}: `{given[0]}` needs `field` (the value judged)")
+        if self.rows is not None and self.rows.min is None and self.rows.max is None:
+            raise ValueError(f"check {self.id}: `rows` needs `min`, `max` or both")
         for pattern in [self.matches or "", *self.where.values()]:
             try:
                 re.compile(pattern)
@@ -425,6 +429,9 @@ def parse_pack(text: bytes, origin: str, files: Mapping[str, bytes] | None = Non
             texts[name] = files[name].decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PackError(f"pack {pack.name}: file {name!r} is not UTF-8 text") from exc
+    if unknown := sorted(set(pack.thresholds) - set(CHECK_NAMES)):
+        raise PackError(f"pack {pack.name}: thresholds: unknown built-in check "
+                        f"{', '.join(map(repr, unknown))}; known: {', '.join(CHECK_NAMES)}")
     used = {n: files[n] for n in pack.referenced_files()}
     pack = pack.model_copy(update={"content_hash": content_hash(text, used), "files": texts,
                                    "origin": origin,
@@ -444,8 +451,9 @@ def load_pack(path: Path) -> Pack:
     file = pack_file(path)
     try:
         text = file.read_bytes()
-    except OSError as exc:
-        raise PackError(f"cannot read pack {file}: {exc.strerror or exc}") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise PackError(f"cannot read pack {file}: {why}") from exc
     files: dict[str, bytes] = {}
     try:
         data = yaml.safe_load(text)
@@ -455,7 +463,7 @@ def load_pack(path: Path) -> Pack:
         target = file.parent / name
         try:
             files[name] = target.read_bytes()
-        except OSError:
+        except (OSError, ValueError):
             continue  # parse_pack names the missing file
     return parse_pack(text, str(file), files)
 

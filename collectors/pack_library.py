@@ -55,7 +55,13 @@ class PackLibrary:
                 library.broken[f"<{folder}>"] = (f"pack directory {folder} does not exist or "
                                                  "is not a directory (packs.paths)")
                 continue
-            for name, path in _candidates(folder):
+            try:
+                candidates = list(_candidates(folder))
+            except OSError as exc:
+                library.broken[f"<{folder}>"] = (f"cannot read pack directory {folder}: "
+                                                 f"{exc.strerror or exc}")
+                continue
+            for name, path in candidates:
                 library._add(name, path, where)
         return library
 

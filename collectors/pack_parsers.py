@@ -33,7 +33,7 @@ from collectors.pack import (
     TableParser,
     TextFsmParser,
 )
-from collectors.pack_plugins import parser_plugin
+from collectors.pack_plugins import check_plugin, parser_plugin
 
 Row = dict[str, Any]
 
@@ -66,7 +66,7 @@ def parse_output(pack: Pack, item: PackItem, output: str) -> list[Row]:
 
 def check_parsers(pack: Pack) -> None:
     """Offline validation: every TextFSM template compiles, every JSONPath parses, every parser
-    plugin is installed. PackError naming the pack, the item and the problem."""
+    and check plugin is installed. PackError naming the pack, the item and the problem."""
     for item in pack.items:
         where = f"pack {pack.name} item {item.id}"
         parser = item.parser
@@ -78,6 +78,9 @@ def check_parsers(pack: Pack) -> None:
                     _compile_path(expression)
             elif isinstance(parser, PluginParser):
                 parser_plugin(parser.name)
+            for check in item.checks:
+                if check.plugin is not None:
+                    check_plugin(check.plugin)
         except (ParseError, PackError) as exc:
             raise PackError(f"{where}: {exc}") from exc
 

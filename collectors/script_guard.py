@@ -34,11 +34,17 @@ _PREFIXES = frozenset({"sudo", "env", "nice", "ionice", "nohup", "command", "exe
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "busybox"})
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", "\n", "(", ")", "$", "`", ";;", "|&"})
 _REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>", ">&"})
-_SAFE_TARGETS = re.compile(r"^(/dev/(null|stdout|stderr|fd/\d+)|&?\d|-|/tmp/[^\0]*)$")
+# a target with $ or ` is decided at run time (/tmp/$x may be /tmp/../etc/x): refused
+_SAFE_TARGETS = re.compile(r"^(/dev/(null|stdout|stderr|fd/\d+)|&?\d|-|/tmp/[^\0$`]*)$")
 _SQL = re.compile(
-    r"\b(drop|truncate|alter|grant|revoke|create)\s+(table|database|schema|index|user|role|"
-    r"system|view|tablespace|sequence|function|trigger|extension)\b"
-    r"|\bdelete\s+from\b|\binsert\s+into\b|\bupdate\s+[\w.\"]+\s+set\b|\bshutdown\s+immediate\b",
+    r"\b(drop|alter|create)\s+(or\s+replace\s+|unique\s+|materialized\s+)?(table|database|"
+    r"schema|index|user|role|system|view|tablespace|sequence|function|procedure|trigger|"
+    r"extension|owned|type|domain|policy|publication|subscription|rule|server|language|"
+    r"event|cast|aggregate|operator|collation|foreign|login)\b|\btruncate\s+(table\s+)?[\w.\"]+"
+    r"|\b(grant|revoke)\s+[\w ,]+\s+(on|to|from)\b|\bdelete\s+from\b|\binsert\s+into\b"
+    r"|\bupdate\s+[\w.\"]+(\s+(as\s+)?\w+)?\s+set\b|\bmerge\s+into\b|\bshutdown\s+immediate\b"
+    r"|\bcopy\b[^;]*\b(from|to)\s+program\b|\bvacuum\s+full\b|\breindex\s+\w+"
+    r"|\bpg_terminate_backend\b|\bpg_cancel_backend\b|\bflush\s+(tables|privileges|logs)\b",
     re.IGNORECASE,
 )
 
@@ -58,8 +64,14 @@ def _service(args: list[str]) -> str | None:
     return None
 
 
+def _short_cluster(arg: str, letters: str) -> bool:
+    """Whether ``arg`` is a cluster of short options holding one of ``letters`` (``-Ei``)."""
+    return bool(re.match(r"^-[A-Za-z]+", arg)) and not arg.startswith("--") and any(
+        c in arg[1:] for c in letters)
+
+
 def _sed(args: list[str]) -> str | None:
-    if any(a.startswith("-i") or a.startswith("--in-place") for a in args):
+    if any(_short_cluster(a.split("=")[0], "i") or a.startswith("--in-place") for a in args):
         return "sed -i edits files in place"
     return None
 
@@ -73,8 +85,9 @@ def _find(args: list[str]) -> str | None:
 
 
 def _curl(args: list[str]) -> str | None:
-    if any(a in {"-o", "-O", "--output", "--remote-name", "-T", "--upload-file"}
-           or a.startswith("--output=") for a in args):
+    long = ("--output", "--remote-name", "--upload-file", "--output-dir", "--dump-header",
+            "--cookie-jar", "--trace", "--stderr")
+    if any(a.startswith(long) or _short_cluster(a, "oOTDc") for a in args):
         return "curl writing or uploading files"
     return None
 
@@ -84,7 +97,40 @@ def _perl(args: list[str]) -> str | None:
 
 
 def _crontab(args: list[str]) -> str | None:
-    return None if args == ["-l"] or args[:1] == ["-l"] else "crontab changes scheduled jobs"
+    reads = {"-l", "-u"}
+    words = [a for i, a in enumerate(args) if not (i and args[i - 1] == "-u")]
+    return None if "-l" in words and set(words) <= reads else "crontab changes scheduled jobs"
+
+
+def _date(args: list[str]) -> str | None:
+    if any(a.startswith("--set") or _short_cluster(a, "s") for a in args):
+        return "date -s sets the clock"
+    return None
+
+
+def _sysctl(args: list[str]) -> str | None:
+    if any("=" in a or a.startswith(("--write", "--load", "--system")) or _short_cluster(a, "wp")
+           for a in args):
+        return "sysctl may only read values"
+    return None
+
+
+def _ip(args: list[str]) -> str | None:
+    words = [a for a in args if not a.startswith("-")]
+    reads = {"show", "list", "ls", "lst", "sh", "get"}
+    if any(a.lstrip("-").startswith("b") and len(a.lstrip("-")) > 1 for a in args
+           if a.startswith("-") and "batch".startswith(a.lstrip("-")[:5])):
+        return "ip -batch runs commands from a file"
+    if len(words) >= 2 and words[1] not in reads:
+        return f"ip {words[0]} {words[1]} changes the network"
+    return None
+
+
+def _settings_tool(args: list[str]) -> str | None:
+    verbs = [a for a in args if not a.startswith("-")]
+    if verbs and verbs[0].startswith(("set-", "add-", "remove-", "reset", "reload")):
+        return f"{verbs[0]} changes the system"
+    return None
 
 
 def _firewall(args: list[str]) -> str | None:
@@ -100,14 +146,21 @@ def _firewall(args: list[str]) -> str | None:
 _RULES: dict[str, Callable[[list[str]], str | None]] = {
     "systemctl": _systemctl, "service": _service, "sed": _sed, "find": _find, "curl": _curl,
     "perl": _perl, "crontab": _crontab, "iptables": _firewall, "ip6tables": _firewall,
-    "nft": _firewall,
+    "nft": _firewall, "date": _date, "sysctl": _sysctl, "ip": _ip,
+    "timedatectl": _settings_tool, "hostnamectl": _settings_tool, "localectl": _settings_tool,
 }
 
 
-def _strip_comments(script: str) -> str:
-    """Drop shell comments the way sh reads them: ``#`` starting a word, outside quotes, up to
-    the end of the line (``a#b`` is a word, ``"#"`` a string: neither hides what follows)."""
+_HEREDOC = re.compile(r"<<(-?)\s*(['\"]?)([A-Za-z_][\w.-]*)\2")
+
+
+def _split_code(script: str) -> tuple[str, list[str]]:
+    """The script as sh reads it — comments dropped (``#`` starting a word, outside quotes, to
+    the end of the line: ``a#b`` is a word, ``"#"`` a string) — and the bodies of its heredocs
+    apart: they are data, not commands (``it's`` in one must not open a quote)."""
     out: list[str] = []
+    bodies: list[str] = []
+    pending: list[tuple[str, bool]] = []
     quote: str | None = None
     i = 0
     while i < len(script):
@@ -128,14 +181,43 @@ def _strip_comments(script: str) -> str:
             end = script.find("\n", i)
             i = len(script) if end < 0 else end
             continue
+        elif script.startswith("<<", i) and not script.startswith("<<<", i):
+            if match := _HEREDOC.match(script, i):
+                pending.append((match.group(3), bool(match.group(1))))
+                out.append(match.group(0))
+                i = match.end()
+                continue
+        elif char == "\n" and pending:
+            i = _skip_bodies(script, i + 1, pending, bodies)
+            pending = []
+            out.append("\n")
+            continue
         out.append(char)
         i += 1
-    return "".join(out)
+    return "".join(out), bodies
+
+
+def _skip_bodies(script: str, i: int, pending: list[tuple[str, bool]],
+                 bodies: list[str]) -> int:
+    """Skip the heredoc bodies starting at ``i``; returns where the code goes on."""
+    lines = script[i:].split("\n")
+    used = 0
+    for delimiter, strip_tabs in pending:
+        body: list[str] = []
+        while used < len(lines):
+            line = lines[used]
+            used += 1
+            if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                break
+            body.append(line)
+        bodies.append("\n".join(body))
+    return i + sum(len(line) + 1 for line in lines[:used])
 
 
 def _tokens(script: str) -> list[str]:
-    lexer = shlex.shlex(_strip_comments(script), posix=True, punctuation_chars=";&|()<>")
+    lexer = shlex.shlex(_split_code(script)[0], posix=True, punctuation_chars=";&|()<>")
     lexer.whitespace = " \t\r"
+    lexer.wordchars += "$"  # /tmp/$x stays one word (its target is known only at run time)
     lexer.whitespace_split = False
     lexer.commenters = ""  # shlex would end a word at '#'; comments are stripped as sh does
     try:
@@ -222,7 +304,8 @@ def check_script(script: str) -> None:
         raise PolicyError("refused an empty script")
     if "\0" in script:
         raise PolicyError("refused a script with a NUL byte")
-    if match := _SQL.search(script):
+    code, bodies = _split_code(script)
+    if match := _SQL.search("\n".join([code, *bodies])):
         raise PolicyError(f"refused the script: SQL {match.group(0)!r} writes to a database")
     try:
         _scan(script, 0)

@@ -27,7 +27,8 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from agent.errors import InventoryImportError
-from config.models import PLATFORMS, DeviceConfig
+from config.models import DeviceConfig
+from config.platforms import PLATFORMS
 
 __all__ = ["ImportResult", "RowProblem", "import_inventory", "render_inventory_yaml"]
 

@@ -13,8 +13,8 @@ from config.models import (
     GroupConfig,
     InheritableFields,
     ItemThresholds,
-    Platform,
 )
+from config.platforms import Platform
 
 
 class Device(BaseModel):

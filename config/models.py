@@ -16,17 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from config.incidents import IncidentSettings
 from config.notify import MailSettings, NotificationSettings
+from config.platforms import Platform
 from config.reports import CustomerConfig, ReportSettings
 from config.service import PlanConfig, ServerSettings
-
-#: network platforms use netmiko's device_type names
-NETWORK_PLATFORMS = (
-    "cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos", "arista_eos")
-PLATFORMS = ("linux", "local", *NETWORK_PLATFORMS)
-Platform = Literal[
-    "linux", "local",
-    "cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos", "arista_eos",
-]
 
 # Business level 1 is the most critical. Spreadsheets write it many ways; all map to 1–4.
 _LEVEL_ALIASES = {

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from config.platforms import Platform
 from config.reports import ReportFormat
 
 #: paths that answer without a bearer token unless ``server.auth.public`` says otherwise
@@ -86,7 +87,7 @@ class PlanConfig(_Strict):
     tags: list[str] = Field(default_factory=list)
     devices: list[str] = Field(default_factory=list)
     #: pack names by platform, overriding the platform's standard pack (inspection only)
-    packs: dict[str, str] = Field(default_factory=dict)
+    packs: dict[Platform, str] = Field(default_factory=dict)
     #: a run that could not start on time (agent down, previous run still going) still
     #: starts if it is at most this late; later ones are recorded as missed
     misfire_grace_seconds: int = Field(default=3600, ge=1)

@@ -26,7 +26,7 @@ from agent.packs.diff import diff_packs
 from agent.packs.offline import evaluate_output, pick_item
 from agent.store.store import ApprovalRecord
 from checks.model import State
-from collectors.pack import Pack, PackItem, load_pack, pack_schema
+from collectors.pack import Pack, PackItem, TextFsmParser, load_pack, pack_schema
 from collectors.pack_library import PackLibrary
 from collectors.pack_parsers import check_parsers
 from config.loader import LoadedConfig
@@ -147,6 +147,7 @@ def show_pack(config_file: Path | None, pack: str, as_json: bool) -> None:
         if as_json:
             data = found.model_dump(mode="json", exclude_none=True)
             data |= {"content_hash": found.content_hash, "origin": found.origin,
+                     "files": found.files,
                      "check_names": found.check_names(),
                      "approvals": [_record_json(r) for r in records]}
             _dump(data)
@@ -157,11 +158,16 @@ def show_pack(config_file: Path | None, pack: str, as_json: bool) -> None:
         if found.description:
             out.print(escape(found.description))
         for item in found.items:
-            send = found.script_text(item) if item.command is None else item.command
-            first = (send or "").strip().splitlines()[0] if (send or "").strip() else ""
             parser = item.parser.type if item.parser else "none (evidence only)"
-            out.print(f"\n[bold]{escape(item.id)}[/] ({_kind(item)}): {escape(first)}")
+            if item.command is not None:
+                out.print(f"\n[bold]{escape(item.id)}[/] (command): {escape(item.command)}")
+            else:
+                # the whole script: it is what the customer approves
+                out.print(f"\n[bold]{escape(item.id)}[/] ({_kind(item)}, read-only):")
+                out.print(_indented(found.script_text(item) or ""))
             out.print(f"  parser: {parser}")
+            if isinstance(item.parser, TextFsmParser):
+                out.print(_indented(found.template_text(item.parser)))
             for check in item.checks:
                 out.print(f"  check {escape(found.name)}.{escape(check.id)}: "
                           f"{escape(_rule_text(check))}")
@@ -175,6 +181,10 @@ def show_pack(config_file: Path | None, pack: str, as_json: bool) -> None:
             out.print(f"  {r.approved_at:%Y-%m-%d %H:%M} {escape(r.approved_by)} approved "
                       f"{escape(r.pack_version)} for {escape(scope_text(r.scope))} "
                       f"({mark}, sha256 {r.content_hash[:12]})")
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"    | {escape(line)}" for line in text.rstrip("\n").splitlines())
 
 
 def _rule_text(check: Any) -> str:
@@ -392,11 +402,14 @@ def revoke(config_file: Path | None, pack: str, customers: tuple[str, ...],
         scopes = _approval_scopes(loaded, customers, all_devices)
         store = open_store(loaded)
         try:
+            # all or nothing: check every scope before revoking any
+            held = {r.scope for r in store.pack_approvals(pack)}
+            if missing := [s for s in scopes if s not in held]:
+                raise PackError(f"no approval of {pack} for "
+                                f"{', '.join(scope_text(s) for s in missing)} is in force; "
+                                "`xunjian packs show` lists its approvals")
             for scope in scopes:
                 count = store.revoke_pack_approvals(pack, scope)
-                if not count:
-                    raise PackError(f"no approval of {pack} for {scope_text(scope)} is in "
-                                    "force; `xunjian packs show` lists its approvals")
                 out.print(f"revoked {count} approval(s) of {escape(pack)} for "
                           f"{escape(scope_text(scope))}")
         finally:
@@ -412,5 +425,9 @@ def schema(output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        with errors_exit():
+            try:
+                output.write_text(text, encoding="utf-8")
+            except OSError as exc:
+                raise PackError(f"cannot write {output}: {exc.strerror or exc}") from exc
         out.print(f"wrote {escape(str(output))}")

@@ -34,7 +34,14 @@ log = logging.getLogger(__name__)
 def plan_packs(plan: PlanConfig, library: PackLibrary) -> dict[str, Pack]:
     """The standard packs a plan swaps in, by platform (raises PackError naming a missing or
     broken pack)."""
-    return {platform: library.get(name) for platform, name in plan.packs.items()}
+    packs: dict[str, Pack] = {}
+    for platform, name in plan.packs.items():
+        pack = library.get(name)
+        if not runs_on(pack, platform):
+            raise PackError(f"plan {plan.name}: pack {name} runs on "
+                            f"{', '.join(pack.platforms)}, not on {platform}")
+        packs[platform] = pack
+    return packs
 
 
 class RunManager:

@@ -210,8 +210,11 @@ class NetmikoCollector:
                                  truncated=truncated))
 
     def _cap(self, item: PackItem, text: str) -> tuple[str, str | None]:
-        """The output within ssh.max_output_bytes and the item's ``max_bytes`` (netmiko reads
-        to the prompt; the caps apply afterwards), and the item error when it was cut."""
+        """The output within the item's ``max_lines`` (kept quietly, as on Linux),
+        ssh.max_output_bytes and the item's ``max_bytes`` (netmiko reads to the prompt; the caps
+        apply afterwards), and the item error when it was cut."""
+        if item.max_lines is not None and text.count("\n") >= item.max_lines:
+            text = "".join(text.splitlines(keepends=True)[: item.max_lines])
         data, error = text.encode(), None
         if len(data) > self.settings.max_output_bytes:
             data = data[: self.settings.max_output_bytes]

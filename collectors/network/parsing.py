@@ -188,7 +188,8 @@ def normalise(
             # e.g. running_config, which the collector stores as config history
             if refusal := cli_error(output):
                 errors[item] = f"the device refused the command: {refusal}"
-            elif not output.strip():
+            elif not output.strip() and "." not in item:
+                # custom pack items (PACK.ITEM) are parsed by their pack: no output is no rows
                 errors[item] = "empty output"
             continue
         if item in NOTHING_CONFIGURED and (not output.strip() or _NOT_RUNNING.search(output)):

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from agent.errors import XunjianError
 from collectors.network.parsing import ItemParser
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 
 #: the item whose output is the running configuration (stored as config history, not parsed)
 RUNNING_CONFIG = "running_config"

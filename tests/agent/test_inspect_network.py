@@ -28,7 +28,7 @@ from collectors.cli_policy import CHANGING_COMMANDS
 from collectors.network.collector import SESSION_COMMANDS, NetmikoCollector
 from collectors.pack import Pack, builtin_pack
 from config.loader import LoadedConfig, load_config
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 
 pytestmark = pytest.mark.netsim
 

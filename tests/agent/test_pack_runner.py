@@ -128,3 +128,43 @@ def test_an_approval_for_every_device_covers_them_all(tmp_path: Path) -> None:
     refused = checks(again["h"])[("pack", "host-extra")]
     assert "changed since reviewer approved 1.0.0" in refused.message
     assert "check answer.queue_depth: crit 20 → 30" in refused.message
+
+
+SWAP = """\
+name: my-linux
+version: "2.0.0"
+platforms: [linux]
+items:
+  - id: answer
+    read_only: true
+    script: echo answer=41
+    parser: {type: kv}
+    checks:
+      - {id: answer_is_42, field: answer, equals: 42}
+"""
+
+
+def test_a_plan_may_swap_in_a_custom_standard_pack(tmp_path: Path) -> None:
+    path = write(tmp_path, [{"name": "h", "address": "localhost", "platform": "local"}], {})
+    (tmp_path / "packs" / "my-linux.yaml").write_text(SWAP)
+    loaded = load_config(path)
+    swap = loaded.library.get("my-linux")
+    store = Store.open(None, tmp_path / "data")
+    try:
+        refused = Inspector(loaded, store, data_dir=tmp_path / "data", trigger="schedule",
+                            packs={"local": swap}).run(loaded.devices).devices[0]
+        # not approved: nothing at all is sent to the device, and the result says why
+        assert [c.check for c in refused.checks] == ["pack"] and refused.packs == []
+        assert refused.checks[0].item == "my-linux"
+        assert refused.checks[0].message.startswith("nothing was sent: pack my-linux 2.0.0")
+        store.approve_pack(pack_name=swap.name, pack_version=swap.version,
+                           content_hash=swap.content_hash, scope=ALL, approved_by="r",
+                           content=approval_content(swap))
+        ran = Inspector(loaded, store, data_dir=tmp_path / "data", trigger="schedule",
+                        packs={"local": swap}).run(loaded.devices).devices[0]
+        # its own checks are judged like any custom pack's (item ids stay plain)
+        [answer] = [c for c in ran.checks if c.check == "my-linux.answer_is_42"]
+        assert answer.state is State.CRIT and answer.evidence == ["answer"]
+        assert [(p.name, p.approval) for p in ran.packs] == [("my-linux", "approved")]
+    finally:
+        store.close()

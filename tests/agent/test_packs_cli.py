@@ -166,8 +166,7 @@ def test_show_names_what_a_pack_sends_parses_and_checks(runner: CliRunner, setup
     assert "process (command): pgrep -l -x sshd" in lines
     assert "  check linux-service.running: present True → CRIT" in lines
     assert "  check linux-service.cert_expiry: days_left warn ≤ 30 days, crit ≤ 7 days" in lines
-    assert "cert_days (script cert_days.sh): # Days left on a PEM certificate, as key=value " \
-           "lines (days_left, not_after). Only reads: openssl" in lines
+    assert "cert_days (script cert_days.sh, read-only):" in lines
     assert lines[-1] == "approval: not approved"
 
 
@@ -543,6 +542,18 @@ def test_revoke(runner: CliRunner, setup: Setup) -> None:
     listed = with_config(runner, setup, "packs", "list")
     [row] = [line for line in listed.stdout.splitlines() if line.startswith("│ linux-service")]
     assert row.rstrip("│ ").endswith("not approved")
+    # nothing left to revoke (or a pack never approved): an error, and nothing half done
+    again = with_config(runner, setup, "packs", "revoke", "linux-service", "--all-devices")
+    assert again.exit_code == 3
+    assert "no approval of linux-service for every device is in force" in again.stderr
+
+
+def test_show_prints_the_whole_script_the_customer_approves(runner: CliRunner,
+                                                             setup: Setup) -> None:
+    shown = with_config(runner, setup, "packs", "show", "linux-service")
+    script = (setup.pack_dir("linux-service") / "cert_days.sh").read_text()
+    for line in script.strip().splitlines():
+        assert f"| {line}" in shown.stdout
 
 
 # -- schema ----------------------------------------------------------------------------------

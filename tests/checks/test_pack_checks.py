@@ -198,12 +198,12 @@ def test_non_numeric_values_are_unknown_naming_field_and_text() -> None:
     assert results["UNDO"].state is State.OK
 
 
-def test_without_item_non_numeric_rows_are_noted_and_the_rest_judged() -> None:
-    rows = [{"used": "-"}, {"used": "95"}]
+def test_without_item_a_row_without_a_number_makes_the_check_unknown() -> None:
+    # the worst row cannot be told, so never OK: a hidden row may be the one over the limit
+    rows = [{"used": "-"}, {"used": "5"}]
     result = one(judge({"id": "u", "field": "used", "crit": 90}, rows))
-    assert (result.state, result.value) == (State.CRIT, 95)
-    assert result.message == ("used 95 (1 row(s) without a number ignored: "
-                              "field used is not a number: '-')")
+    assert (result.state, result.value) == (State.UNKNOWN, "-")
+    assert result.message == "field used is not a number: '-' (1 of 2 rows)"
     only_text = one(judge({"id": "u", "field": "used", "crit": 90}, [{"used": "n/a"}]))
     assert only_text.state is State.UNKNOWN
     assert only_text.message == "field used is not a number: 'n/a'"
@@ -418,3 +418,28 @@ def test_an_unknown_plugin_is_unknown_with_the_lookup_error() -> None:
     assert result.state is State.UNKNOWN
     assert result.message.startswith(
         "plugin no_such_plugin_xyz failed: PackError: no check plugin named no_such_plugin_xyz")
+
+
+def test_a_field_or_where_no_row_has_is_unknown_not_nothing_found() -> None:
+    rows = [{"local": "0.0.0.0:23", "state": "LISTEN"}]
+    for check in ({"id": "c", "where": {"locl": ":23$"}, "present": False},
+                  {"id": "c", "where": {"locl": ":23$"}, "rows": {"max": 0}},
+                  {"id": "c", "field": "stat", "equals": "LISTEN"}):
+        result = one(judge(check, rows))
+        assert result.state is State.UNKNOWN, check
+        assert "is not in the parsed output (fields: local, state)" in result.message
+    # with the right names the same checks judge
+    assert one(judge({"id": "c", "where": {"local": ":23$"}, "present": False},
+                     rows)).state is State.CRIT
+
+
+@pytest.mark.parametrize(("expected", "actual", "same"), [
+    (True, "true", True), (True, "yes", True), (True, True, True), (True, "false", False),
+    (False, "no", True), (False, "No", True), (False, "true", False), (True, "maybe", False),
+    ("true", True, True), ("active", "active", True),
+])
+def test_booleans_compare_by_meaning(expected: object, actual: object, same: bool) -> None:
+    state = one(judge({"id": "c", "field": "v", "equals": expected}, [{"v": actual}])).state
+    assert state is (State.OK if same else State.CRIT)
+    state = one(judge({"id": "c", "field": "v", "not_equals": expected}, [{"v": actual}])).state
+    assert state is (State.CRIT if same else State.OK)

@@ -10,7 +10,7 @@ from agent.errors import PolicyError
 from collectors.cli_policy import CHANGING_COMMANDS, CLI_POLICIES
 from collectors.pack import builtin_pack
 from collectors.policy import check_command
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 
 SHOW_PLATFORMS = ("cisco_ios", "cisco_nxos", "arista_eos", "juniper_junos")
 DISPLAY_PLATFORMS = ("huawei_vrp", "hp_comware")

@@ -489,3 +489,23 @@ def test_the_committed_schema_refuses_what_the_loader_refuses(
     errors = {(tuple(e.absolute_path), e.validator) for e in validator.iter_errors(data)}
     assert errors == {((), "additionalProperties"), ((), "required"),
                       (("items", 0, "parser"), "anyOf")}
+
+
+def test_pack_thresholds_must_name_built_in_checks() -> None:
+    text = HEAD + ("thresholds:\n  filesytem: {warn: 90}\n"
+                   "items:\n  - id: a\n    command: uptime\n")
+    message = error_of(text)
+    assert message.startswith("pack p: thresholds: unknown built-in check 'filesytem'; known: ")
+
+
+def test_a_rows_rule_needs_a_bound() -> None:
+    text = HEAD + ("items:\n  - id: a\n    command: uptime\n    parser: {type: kv}\n"
+                   "    checks:\n      - {id: c, rows: {}}\n")
+    assert "check c: `rows` needs `min`, `max` or both" in error_of(text)
+
+
+def test_validate_looks_for_check_plugins_too() -> None:
+    pack = parse(HEAD + ("items:\n  - id: a\n    command: uptime\n    parser: {type: kv}\n"
+                         "    checks:\n      - {id: c, plugin: no_such_check_plugin}\n"))
+    with pytest.raises(PackError, match="item a: no check plugin named no_such_check_plugin"):
+        check_parsers(pack)

@@ -55,6 +55,20 @@ REFUSED = [
                              "or a file)"),
     ("bash /tmp/collect.sh", "bash without -c runs commands the guard cannot see (from its "
                              "input or a file)"),
+    ("cat <<END\nit's only data\nEND\nrm -f /srv/x\n", f"'rm' {_WRITES}"),  # heredoc
+    ("psql <<SQL\ndelete from sessions;\nSQL\n", "SQL 'delete from' writes to a database"),
+    ("sed -Ei s/a/b/ /etc/hosts", "sed -i edits files in place"),
+    ("curl -sSLo /etc/x http://example.com/x", "curl writing or uploading files"),
+    ("crontab -l -r", "crontab changes scheduled jobs"),
+    ("x=../etc/passwd; echo > /tmp/$x",
+     f"redirection into '/tmp/$x': {_REDIRECT}"),
+    ("date -s 12:00", "date -s sets the clock"),
+    ("sysctl -w vm.swappiness=1", "sysctl may only read values"),
+    ("ip link set eth0 down", "ip link set changes the network"),
+    ("timedatectl set-ntp false", "set-ntp changes the system"),
+    ("psql -c \"COPY t FROM PROGRAM 'id'\"", "SQL 'COPY t FROM PROGRAM' writes"),
+    ("psql -c 'DROP OWNED BY app'", "SQL 'DROP OWNED' writes to a database"),
+    ("psql -c 'UPDATE t AS x SET a = 1'", "SQL 'UPDATE t AS x SET' writes to a database"),
     ("crontab -r", "crontab changes scheduled jobs"),
     ("iptables -F", "may only list rules"),
     ("curl -o /usr/local/bin/x http://example.com/x", "curl writing or uploading files"),
@@ -62,6 +76,10 @@ REFUSED = [
 ]
 
 ALLOWED = [
+    "cat <<'EOF'\nrm is only text here\nEOF\n",
+    "psql -At <<SQL\nselect count(*) from pg_stat_activity;\nSQL\n",
+    "# alter the certificate path below\nls /etc/ssl",
+    "ip route get 192.0.2.1",
     "cat /proc/loadavg",
     "df -P | awk 'NR > 1 {print $5}'",
     "ss -tln | grep -c LISTEN",

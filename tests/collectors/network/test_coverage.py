@@ -17,7 +17,7 @@ from collectors.facts import HostFacts
 from collectors.network.parsing import normalise
 from collectors.network.platforms import RUNNING_CONFIG, parsers_for
 from collectors.pack import builtin_pack
-from config.models import NETWORK_PLATFORMS
+from config.platforms import NETWORK_PLATFORMS
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "network-coverage.md"
