@@ -164,7 +164,7 @@ class Inspector:
                                    f"{device.platform}")
         if standard.status == "unapproved" and not self.allow_unapproved:
             raise PackRefusedError(name, f"nothing was sent: {standard.reason}")
-        runs = [(standard.pack, standard.ref(run_anyway=True))]
+        runs = [(standard.pack, standard.ref())]
         refused: list[CheckResult] = []
         for name in device.packs:
             try:
@@ -181,7 +181,7 @@ class Inspector:
             elif verdict.status == "unapproved" and not self.allow_unapproved:
                 refused.append(refused_pack(name, f"not run: {verdict.reason}"))
             else:
-                runs.append((pack, verdict.ref(run_anyway=True)))
+                runs.append((pack, verdict.ref()))
         plan = PackPlan(combine(standard.pack, [p for p, _ in runs[1:]]), runs, refused)
         self._plans[device.name] = plan
         return plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
@@ -484,6 +485,7 @@ def _mentioned_files(data: Any) -> list[str]:
             and ".." not in PurePosixPath(n).parts]
 
 
+@cache  # shipped with the code: parsed (and policy-checked) once per process, not per run
 def builtin_pack(name: str) -> Pack:
     """A pack shipped with xunjian (``collectors/packs/NAME.yaml``)."""
     ref = resources.files("collectors") / "packs" / f"{name}.yaml"

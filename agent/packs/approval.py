@@ -63,12 +63,13 @@ class Verdict:
     #: why the pack is not approved, with what to do
     reason: str | None = None
 
-    def ref(self, *, run_anyway: bool = False) -> PackRef:
-        status: Status = "unapproved" if run_anyway and self.status == "unapproved" \
-            else self.status
+    def ref(self) -> PackRef:
+        """The pack as it runs, with its approval (``unapproved``: run with
+        --allow-unapproved)."""
         return PackRef(
             name=self.pack.name, version=self.pack.version,
-            content_hash=self.pack.content_hash, builtin=self.pack.builtin, approval=status,
+            content_hash=self.pack.content_hash, builtin=self.pack.builtin,
+            approval=self.status,
             approved_by=self.record.approved_by if self.record else None,
             approved_at=self.record.approved_at if self.record else None)
 
