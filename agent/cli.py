@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent import __version__, clikit
-from agent.errors import ConfigError
+from agent.errors import ConfigError, XunjianError
 from agent.incidents.cli import incidents as incidents_group
 from agent.incidents.cli import problems as problems_group
 from agent.incidents.factory import build_engine, deliver_pending
@@ -196,6 +196,49 @@ def serve(ctx: click.Context, config_file: Path | None, host: str | None, port: 
         # committed is kept and their runs are recorded as aborted, so exit now
         logging.shutdown()
         os._exit(0)
+
+
+# -- worker (scale-out) -------------------------------------------------------------------
+
+@main.command()
+@config_option
+@click.option("--queue", "-Q", "queues", multiple=True, metavar="SITE",
+              help="Site queue to consume (repeatable; default: celery.default_site).")
+@click.option("--concurrency", type=click.IntRange(1, 500),
+              help="Devices inspected at once (default: ssh.workers).")
+@click.option("--name", help="Worker name (default: xunjian-SITE@HOST).")
+@click.option("--log-format", type=click.Choice(["text", "json"]),
+              help="Log lines as text or JSON (default: server.log_format).")
+@click.pass_context
+def worker(ctx: click.Context, config_file: Path | None, queues: tuple[str, ...],
+           concurrency: int | None, name: str | None, log_format: str | None) -> None:
+    """Inspect the devices of a site for the scheduler, until SIGTERM (scale-out on Celery).
+
+    Needs the config's celery: section and a PostgreSQL store; see docs/scale-out.md.
+    """
+    from agent.distributed.worker import run_worker  # noqa: PLC0415 (loads Celery)
+
+    redactor: Redactor = ctx.obj
+    with _errors_exit():
+        loaded = _load(config_file)
+        fmt = log_format or loaded.config.server.log_format
+        setup_logging(logging.INFO - 10 * min(ctx.meta.get("verbose", 0), 1), redactor,
+                      "json" if fmt == "json" else "text")
+        for warning in loaded.warnings:
+            logging.getLogger("xunjian").warning("%s", warning)
+        celery = loaded.config.celery
+        if celery is None:
+            raise XunjianError("the config has no celery: section; a worker needs a broker "
+                               "and a shared PostgreSQL store (see docs/scale-out.md)")
+        store = _open_store(loaded)
+        try:
+            status = run_worker(loaded, store, queues=queues or (celery.default_site,),
+                                concurrency=concurrency or loaded.config.ssh.workers,
+                                data_dir=_data_dir(loaded), redactor=redactor,
+                                env=os.environ, name=name)
+        finally:
+            store.close()
+    sys.exit(status)
 
 
 # -- history / show / transcript ----------------------------------------------------------

@@ -120,6 +120,10 @@ class StoreError(XunjianError):
     """The result store could not be opened, migrated or written."""
 
 
+class DuplicateResultError(StoreError):
+    """This run already has a result for this device (a retried task): nothing was stored."""
+
+
 class NotifyError(XunjianError):
     """A notification could not be delivered; the delivery is retried and the incident kept."""
 

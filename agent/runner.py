@@ -39,6 +39,7 @@ from collectors.pack_parsers import parse_output
 from collectors.ssh import AuthMaterial, Endpoint
 from config.inventory import Device, merge_checks
 from config.loader import LoadedConfig
+from config.models import SshSettings
 from config.platforms import NETWORK_PLATFORMS
 from config.secrets import Redactor
 
@@ -63,6 +64,15 @@ def select_devices(
         raise XunjianError("no device matches the selection "
                            f"(groups: {sorted(groups) or '-'}, tags: {sorted(tags) or '-'})")
     return chosen
+
+
+def known_hosts_for(settings: SshSettings, data_dir: Path) -> KnownHosts:
+    """The user's known_hosts, the configured one, and the agent's own trust-on-first-use
+    file in the data directory."""
+    files = [Path("~/.ssh/known_hosts").expanduser()]
+    if settings.known_hosts:
+        files.append(settings.known_hosts.expanduser())
+    return KnownHosts(files, data_dir / "known_hosts", settings.host_key_policy)
 
 
 class ResultObserver(Protocol):
@@ -114,7 +124,7 @@ class Inspector:
         trigger: str = "cli", on_result: Callable[[DeviceResult], None] | None = None,
         redactor: Redactor | None = None, observers: Sequence[ResultObserver] = (),
         stop: threading.Event | None = None, allow_unapproved: bool = False,
-        library: PackLibrary | None = None,
+        library: PackLibrary | None = None, known_hosts: KnownHosts | None = None,
     ) -> None:
         self.loaded = loaded
         self.settings = loaded.config.ssh
@@ -136,7 +146,8 @@ class Inspector:
         #: shared with the CLI's log filter, so secrets read during the run are scrubbed
         self.redactor = redactor or Redactor()
         self._auth: dict[str, AuthMaterial | CredentialError] = {}
-        self._known_hosts: KnownHosts | None = None
+        #: shared by a worker's concurrent tasks, so trust-on-first-use writes don't race
+        self._known_hosts: KnownHosts | None = known_hosts
 
     # -- preparation (once per run, not per device) ---------------------------------------
 
@@ -201,11 +212,7 @@ class Inspector:
 
     def _hosts(self) -> KnownHosts:
         if self._known_hosts is None:
-            files = [Path("~/.ssh/known_hosts").expanduser()]
-            if self.settings.known_hosts:
-                files.append(self.settings.known_hosts.expanduser())
-            self._known_hosts = KnownHosts(files, self.data_dir / "known_hosts",
-                                           self.settings.host_key_policy)
+            self._known_hosts = known_hosts_for(self.settings, self.data_dir)
         return self._known_hosts
 
     def _endpoint(self, device: Device) -> Endpoint:
@@ -340,6 +347,23 @@ class Inspector:
                 log.exception("%s: result observer %s failed; the result is stored",
                               device.name, type(observer).__name__)
 
+    def _record(self, device: Device, run_id: int, outcome: CollectResult | _Failure
+                ) -> DeviceResult:
+        """Judge, store (raises DuplicateResultError if the run has this device already) and
+        tell the observers."""
+        result = self._judge(device, run_id, outcome)
+        result_id = self.store.save_result(run_id, device, result)
+        self._notify(device, result, result_id)
+        if self.on_result:
+            self.on_result(result)
+        return result
+
+    def inspect_one(self, device: Device, run_id: int) -> DeviceResult:
+        """Inspect one device of a run that someone else opened and will close (a Celery
+        task). Raises DuplicateResultError when the run already holds its result."""
+        self._learn_secrets()
+        return self._record(device, run_id, self._collect(device))
+
     def _collect_unless_stopped(self, device: Device) -> CollectResult | _Failure | None:
         return None if self.stop.is_set() else self._collect(device)
 
@@ -370,12 +394,7 @@ class Inspector:
                     device, outcome = futures[future], future.result()
                     if outcome is None:
                         continue  # stopped before this device started
-                    result = self._judge(device, run_id, outcome)
-                    result_id = self.store.save_result(run_id, device, result)
-                    results.append(result)
-                    self._notify(device, result, result_id)
-                    if self.on_result:
-                        self.on_result(result)
+                    results.append(self._record(device, run_id, outcome))
         except BaseException:
             self.store.finish_run(run_id, State.worst([r.state for r in results]), "aborted")
             raise

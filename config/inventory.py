@@ -41,11 +41,13 @@ class Device(BaseModel):
     checks: dict[str, CheckSettings]
     #: custom packs this device runs besides its platform's standard pack
     packs: tuple[str, ...] = ()
+    #: the site whose workers inspect it (None: ``celery.default_site``)
+    site: str | None = None
 
 
 _SCALARS = (
     "port", "platform", "credentials", "location", "business_system",
-    "business_level", "owner", "jump_host",
+    "business_level", "owner", "jump_host", "site",
 )
 
 
@@ -105,4 +107,5 @@ def resolve_device(
         warranty_end=device.warranty_end,
         checks=merge_checks([layer.checks for layer in reversed(chain)]),
         packs=tuple(packs),
+        site=values["site"],
     )

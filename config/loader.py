@@ -345,6 +345,20 @@ def _check_customers(merged: _Merged) -> list[ConfigProblem]:
     return problems
 
 
+def _check_celery(merged: _Merged) -> list[ConfigProblem]:
+    """Workers at other sites write results where the scheduler reads them: a shared
+    PostgreSQL store, not the embedded SQLite file."""
+    config = merged.config
+    if config.celery is None:
+        return []
+    url = config.store.url or ""
+    if not url.startswith("postgresql"):
+        return [merged.main.problem(
+            ["store", "url"], "celery: needs a shared PostgreSQL store that the scheduler and "
+                              "every worker reach; set store.url to postgresql+psycopg://…")]
+    return []
+
+
 def _merge_inventory_files(
     config: XunjianConfig, main: _Origin, problems: list[ConfigProblem]
 ) -> _Merged:
@@ -398,6 +412,7 @@ def load_config(
     problems.extend(_check_device_references(merged))
     problems.extend(_check_plans(merged))
     problems.extend(_check_customers(merged))
+    problems.extend(_check_celery(merged))
     library = PackLibrary.load(_pack_paths(merged.config, path.parent))
     problems.extend(_check_pack_selection(merged, library))
     if known_checks is not None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from config.distributed import CelerySettings, SiteName
 from config.incidents import IncidentSettings
 from config.notify import MailSettings, NotificationSettings
 from config.platforms import Platform
@@ -115,6 +116,9 @@ class InheritableFields(_Model):
     business_level: BusinessLevel | None = None
     owner: str | None = None
     jump_host: str | None = None
+    #: the site (network) the device is in: with ``celery:``, the workers of that site's queue
+    #: inspect it (``xunjian worker --queue SITE``)
+    site: SiteName | None = None
     tags: list[str] = Field(default_factory=list)
     checks: dict[str, CheckSettings] = Field(default_factory=dict)
     #: custom packs run besides the platform's standard pack (names; inherited and merged)
@@ -215,6 +219,8 @@ class XunjianConfig(_Model):
     #: ``xunjian serve``: the HTTP listener and the scheduled inspection plans
     server: ServerSettings = Field(default_factory=ServerSettings)
     plans: list[PlanConfig] = Field(default_factory=list)
+    #: scale-out: inspections run by Celery workers per site (``docs/scale-out.md``)
+    celery: CelerySettings | None = None
     #: incident engine: open/resolve rules, priority, SLA, escalation, silences, problems
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     notifications: NotificationSettings = Field(default_factory=NotificationSettings)

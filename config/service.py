@@ -45,6 +45,9 @@ class ServerSettings(_Strict):
     #: /probe: the live inspection's time limit when Prometheus sends no scrape timeout
     probe_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     log_format: Literal["text", "json"] = "text"
+    #: agents sharing a PostgreSQL store: how often a standby tries to take over the
+    #: scheduler lock (a dead scheduler is replaced within about this long)
+    leader_poll_seconds: float = Field(default=5.0, ge=0.2, le=300)
 
     @field_validator("host")
     @classmethod

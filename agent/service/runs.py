@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from agent.errors import PackError, XunjianError
+from agent.errors import PackError, ServiceError, XunjianError
 from agent.results import DeviceResult
 from agent.runner import Inspector, ResultObserver, select_devices
 from agent.service.report_plans import make_report
@@ -44,11 +44,20 @@ def plan_packs(plan: PlanConfig, library: PackLibrary) -> dict[str, Pack]:
     return packs
 
 
+class Dispatcher(Protocol):
+    """Hands a run's devices to workers elsewhere (Celery); they store the results."""
+
+    def dispatch(self, run_id: int, devices: Sequence[Device], plan: str | None) -> None: ...
+
+
 class RunManager:
     def __init__(self, loaded: LoadedConfig, store: Store, *, data_dir: Path,
                  redactor: Redactor, observers: Sequence[ResultObserver] = (),
-                 env: Mapping[str, str] | None = None, max_parallel_runs: int = 2) -> None:
+                 env: Mapping[str, str] | None = None, max_parallel_runs: int = 2,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.loaded = loaded
+        #: set: inspections run on the workers of each device's site, not in this process
+        self.dispatcher = dispatcher
         self.store = store
         self.data_dir = data_dir
         self.redactor = redactor
@@ -87,12 +96,32 @@ class RunManager:
         if self.stop.is_set():
             raise XunjianError("the agent is shutting down; no new runs are started")
         targets = select_devices(self.loaded.devices, devices, groups, tags)
+        if self.dispatcher is not None:
+            return self._dispatch(trigger, targets, None)
         inspector = self._inspector(trigger)
         run_id = inspector.start(len(targets))
         future: Future[object] = self._pool.submit(self._guarded, inspector, targets, run_id,
                                                    None)
         with self._lock:
             self._active[run_id] = future
+        return run_id
+
+    def _dispatch(self, trigger: str, targets: list[Device], plan: str | None,
+                  fire_id: int | None = None) -> int:
+        """Open a run for the workers and queue its devices; the leader's housekeeping closes
+        it (and its fire) when every result is in. Raises ServiceError when the broker is
+        unreachable (the run and its fire are then closed as failed)."""
+        assert self.dispatcher is not None
+        source = str(self.loaded.source) if self.loaded.source else None
+        run_id = self.store.start_run(trigger, len(targets), source, plan=plan,
+                                      status="dispatched")
+        if fire_id is not None:
+            self.store.update_fire(fire_id, "running", run_id)
+        try:
+            self.dispatcher.dispatch(run_id, targets, plan)
+        except ServiceError:
+            self.store.close_dispatched_run(run_id, "failed")
+            raise
         return run_id
 
     def _guarded(self, inspector: Inspector, targets: list[Device], run_id: int,
@@ -129,6 +158,9 @@ class RunManager:
             self.store.update_fire(fire_id, "failed", None, str(exc))
             log.error("plan %s: %s", plan.name, exc)
             return
+        if self.dispatcher is not None:
+            self._dispatch_plan(plan, scheduled_for, fire_id, targets)
+            return
         run_id = inspector.start(len(targets), plan=plan.name)
         self.store.update_fire(fire_id, "running", run_id)
         log.info("plan %s: run %d started for %s (%d device(s))", plan.name, run_id,
@@ -140,6 +172,25 @@ class RunManager:
         result = future.result()  # the scheduler's max_instances=1 holds while this runs
         status = self.store.run_status(run_id) if result is not None else "failed"
         self.store.update_fire(fire_id, status, run_id)
+
+    def _dispatch_plan(self, plan: PlanConfig, scheduled_for: datetime, fire_id: int,
+                       targets: list[Device]) -> None:
+        """Queue the plan's devices; the fire stays ``running`` until the run is closed."""
+        previous = self.store.open_dispatched_run(plan.name)
+        if previous is not None:
+            note = f"the previous run ({previous}) was still with the workers"
+            self.store.update_fire(fire_id, "missed", None, note)
+            log.warning("plan %s: the run scheduled for %s was missed: %s", plan.name,
+                        scheduled_for.isoformat(), note)
+            return
+        try:
+            run_id = self._dispatch("schedule", targets, plan.name, fire_id)
+        except ServiceError as exc:
+            self.store.update_fire(fire_id, "failed", None, str(exc))
+            log.error("plan %s: %s", plan.name, exc)
+            return
+        log.info("plan %s: run %d queued for %s (%d device(s))", plan.name, run_id,
+                 scheduled_for.isoformat(), len(targets))
 
     def _run_report(self, plan: PlanConfig, scheduled_for: datetime, fire_id: int) -> None:
         """Make a report plan's report in the worker pool; the fire records the outcome (no

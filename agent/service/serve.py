@@ -16,10 +16,14 @@ import signal
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 
+from agent.distributed.celery_app import make_app
+from agent.distributed.dispatch import CeleryDispatcher
+from agent.distributed.settle import settle_dispatched_runs
 from agent.errors import ServiceError, XunjianError
 from agent.incidents.engine import IncidentEngine
 from agent.incidents.factory import build_engine, deliver_pending
@@ -27,6 +31,7 @@ from agent.incidents.repo import IncidentRepo
 from agent.results import DeviceResult
 from agent.service.app import Service, create_app
 from agent.service.auth import TokenCheck, load_tokens
+from agent.service.elected import ElectedScheduler
 from agent.service.incident_routes import incident_routes
 from agent.service.metrics import (
     XunjianCollector,
@@ -45,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: how often SLA timers are checked and due notifications (re)sent
 HOUSEKEEPING_SECONDS = 30
+#: how often runs with the Celery workers are checked for completion
+SETTLE_SECONDS = 2
 
 
 @dataclass(frozen=True)
@@ -98,17 +105,35 @@ def check_plans(loaded: LoadedConfig) -> None:
 
 
 def build_service(loaded: LoadedConfig, store: Store, *, data_dir: Path, redactor: Redactor,
-                  env: Mapping[str, str]) -> tuple[Service, PlanScheduler]:
+                  env: Mapping[str, str]) -> tuple[Service, PlanScheduler | ElectedScheduler]:
     settings = loaded.config.server
     tokens = load_tokens(settings.auth, env, loaded.base_dir)
     redactor.add(tokens)
     incidents = build_engine(store, loaded, env)
     repo = IncidentRepo(store, loaded.config.incidents)
+    dispatcher = None
+    if loaded.config.celery is not None:
+        dispatcher = CeleryDispatcher(make_app(loaded.config.celery, env, redactor),
+                                      loaded.config.celery.default_site)
     runs = RunManager(loaded, store, data_dir=data_dir, redactor=redactor,
-                      observers=[incidents], env=env)
-    scheduler = PlanScheduler(list(loaded.config.plans), store, runs.run_plan)
+                      observers=[incidents], env=env, dispatcher=dispatcher)
+    scheduler: PlanScheduler | ElectedScheduler
+    if store.engine.dialect.name == "postgresql":
+        # several agents may share this store: one schedules, the others stand by
+        scheduler = ElectedScheduler(list(loaded.config.plans), store, runs.run_plan,
+                                     interval=settings.leader_poll_seconds)
+    else:
+        scheduler = PlanScheduler(list(loaded.config.plans), store, runs.run_plan)
     scheduler.every(HOUSEKEEPING_SECONDS, "incident-housekeeping",
                     lambda: _housekeeping(incidents))
+    if loaded.config.celery is not None:
+        timeout = timedelta(seconds=loaded.config.celery.run_timeout_seconds)
+
+
+        def settle() -> None:
+            settle_dispatched_runs(store, [incidents], timeout)
+
+        scheduler.every(SETTLE_SECONDS, "close-dispatched-runs", settle)
     inventory = {d.name for d in loaded.devices}
     meta = {d.name: d.model_dump(mode="json") for d in loaded.devices}
     registry = build_registry(XunjianCollector(

@@ -30,7 +30,8 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     started_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
-    #: running → completed | aborted (the agent died mid-run) | failed
+    #: running → completed | aborted (the agent died mid-run) | failed; with Celery workers:
+    #: dispatched → completed | aborted (results still missing at the run timeout)
     status: Mapped[str] = mapped_column(String(16))
     trigger: Mapped[str] = mapped_column(String(32))
     state: Mapped[str | None] = mapped_column(String(8))
@@ -58,7 +59,11 @@ class DeviceRow(Base):
 
 class DeviceResultRow(Base):
     __tablename__ = "device_results"
-    __table_args__ = (Index("ix_device_results_device_started", "device", "started_at"),)
+    __table_args__ = (
+        Index("ix_device_results_device_started", "device", "started_at"),
+        # a task retried after its worker died must not store the device twice (0007)
+        Index("uq_device_results_run_device", "run_id", "device", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from agent.errors import StoreError
+from agent.errors import DuplicateResultError, StoreError
 from agent.results import DeviceResult
 from agent.store.schema import (
     CheckRow,
@@ -141,9 +141,10 @@ class Store:
     # -- runs -----------------------------------------------------------------------------
 
     def start_run(self, trigger: str, device_count: int, config_source: str | None,
-                  plan: str | None = None) -> int:
+                  plan: str | None = None, status: str = "running") -> int:
+        """A new run; ``status`` is ``dispatched`` when Celery workers inspect its devices."""
         with _storing("starting a run", self.url), self._session.begin() as s:
-            run = Run(started_at=datetime.now(UTC), status="running", trigger=trigger,
+            run = Run(started_at=datetime.now(UTC), status=status, trigger=trigger,
                       device_count=device_count, agent_host=socket.gethostname(),
                       agent_pid=os.getpid(), config_source=config_source, plan=plan)
             s.add(run)
@@ -169,6 +170,54 @@ class Store:
     def run_status(self, run_id: int) -> str:
         with self._session() as s:
             return s.get_one(Run, run_id).status
+
+    def run_status_or_none(self, run_id: int) -> str | None:
+        with _storing("reading a run", self.url), self._session() as s:
+            run = s.get(Run, run_id)
+            return None if run is None else run.status
+
+    # -- runs inspected by Celery workers -------------------------------------------------
+
+    def dispatched_runs(self) -> list[DispatchedRun]:
+        """Runs whose devices are with the workers, with what has been stored so far."""
+        query = (select(Run.id, Run.plan, Run.started_at, Run.device_count,
+                        func.count(DeviceResultRow.id))
+                 .outerjoin(DeviceResultRow, DeviceResultRow.run_id == Run.id)
+                 .where(Run.status == "dispatched").group_by(Run.id).order_by(Run.id))
+        with _storing("reading dispatched runs", self.url), self._session() as s:
+            return [DispatchedRun(run_id, plan, _aware(started), count, stored)
+                    for run_id, plan, started, count, stored in s.execute(query).all()]
+
+    def has_result(self, run_id: int, device: str) -> bool:
+        with _storing("reading a run", self.url), self._session() as s:
+            return s.scalar(select(DeviceResultRow.id).where(
+                DeviceResultRow.run_id == run_id, DeviceResultRow.device == device)) is not None
+
+    def close_dispatched_run(self, run_id: int, status: str) -> tuple[State, list[str]] | None:
+        """Close a dispatched run as ``status`` with the worst state of its results; its plan
+        fire (if any) gets the same status. Returns (state, devices stored), or None when the
+        run was no longer dispatched (another scheduler closed it)."""
+        with _storing("closing a run", self.url), self._session.begin() as s:
+            run = s.get_one(Run, run_id, with_for_update=True)
+            if run.status != "dispatched":
+                return None
+            rows = s.execute(select(DeviceResultRow.device, DeviceResultRow.state)
+                             .where(DeviceResultRow.run_id == run_id)).all()
+            states = [State(r.state) for r in rows]
+            if len(rows) < run.device_count:
+                states.append(State.UNKNOWN)  # devices not inspected: nothing can be said
+            state = State.worst(states)
+            run.status, run.state, run.finished_at = status, state.value, datetime.now(UTC)
+            for fire in s.scalars(select(PlanFire).where(PlanFire.run_id == run_id,
+                                                         PlanFire.status == "running")):
+                fire.status = status
+            return state, [r.device for r in rows]
+
+    def open_dispatched_run(self, plan: str) -> int | None:
+        """The plan's run still with the workers, if any."""
+        with _storing("reading dispatched runs", self.url), self._session() as s:
+            return s.scalar(select(Run.id).where(Run.plan == plan, Run.status == "dispatched")
+                            .order_by(Run.id.desc()).limit(1))
 
     def run_info(self, run_id: int) -> RunInfo | None:
         """A run and a summary of each device result stored so far (for ``GET /runs/{id}``)."""
@@ -235,7 +284,7 @@ class Store:
             fires = s.scalars(select(PlanFire).where(PlanFire.status == "running")).all()
             for fire in fires:
                 run = s.get(Run, fire.run_id) if fire.run_id else None
-                if run is not None and run.status == "running":
+                if run is not None and run.status in ("running", "dispatched"):
                     continue
                 if run is None and _aware(fire.recorded_at) > datetime.now(UTC) - _CLAIM_GRACE:
                     continue  # claimed a moment ago; its run is being created
@@ -288,7 +337,14 @@ class Store:
         with _storing(f"saving the result of {result.device}", self.url), \
                 self._session.begin() as s:
             s.add(row)
-            s.flush()
+            try:
+                s.flush()
+            except IntegrityError as exc:
+                if "uq_device_results_run_device" in str(exc.orig) or _is_run_device_dup(exc):
+                    raise DuplicateResultError(
+                        f"run {run_id} already has a result for {result.device}; this one "
+                        "(a retried task) was not stored") from exc
+                raise
             if result.checks:
                 s.execute(insert(CheckRow),
                           [_check_values(c) | {"result_id": row.id} for c in result.checks])
@@ -531,6 +587,21 @@ class RunDeviceSummary:
     error: str | None
     started_at: datetime
     finished_at: datetime
+
+
+def _is_run_device_dup(exc: IntegrityError) -> bool:
+    # SQLite names the columns, not the index
+    text = str(exc.orig)
+    return "device_results.run_id, device_results.device" in text
+
+
+@dataclass(frozen=True)
+class DispatchedRun:
+    run_id: int
+    plan: str | None
+    started_at: datetime
+    device_count: int
+    stored: int
 
 
 @dataclass(frozen=True)
