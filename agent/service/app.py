@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from agent import __version__
-from agent.errors import PackError, XunjianError
+from agent.errors import PackError, ServiceError, XunjianError
 from agent.results import DeviceResult
 from agent.service.auth import TokenCheck
 from agent.service.runs import RunManager
@@ -168,7 +168,9 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(XunjianError)
     async def xunjian_error(_request: Request, exc: XunjianError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        # a ServiceError is ours, not the caller's (e.g. the broker is down): 503
+        return JSONResponse({"detail": str(exc)},
+                            status_code=503 if isinstance(exc, ServiceError) else 400)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz() -> Health:
@@ -231,7 +233,8 @@ def create_app(service: Service) -> FastAPI:
     def start_run(request: RunRequest) -> RunStarted:
         """Start an inspection run now; poll ``GET /runs/{id}`` for its results."""
         run_id = service.runs.submit(request.devices, request.groups, request.tags)
-        return RunStarted(id=run_id, status="running", url=f"/runs/{run_id}")
+        return RunStarted(id=run_id, status=service.runs.started_status,
+                          url=f"/runs/{run_id}")
 
     @app.get("/runs/{run_id}", response_model=RunInfo, tags=["runs"])
     def get_run(run_id: int) -> RunInfo:

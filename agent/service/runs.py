@@ -83,6 +83,12 @@ class RunManager:
                          library=library or self._library())
 
     @property
+    def started_status(self) -> str:
+        """A new run's status: with Celery workers it is ``dispatched`` until every device's
+        result is in."""
+        return "running" if self.dispatcher is None else "dispatched"
+
+    @property
     def active_runs(self) -> list[int]:
         with self._lock:
             return [run_id for run_id, f in self._active.items() if not f.done()]

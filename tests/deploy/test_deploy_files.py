@@ -159,3 +159,24 @@ def test_metrics_doc_lists_exactly_the_rendered_metrics(rendered: set[str]):
     probe_only = {"xunjian_probe_success", "xunjian_probe_duration_seconds"}
     assert documented - probe_only == rendered
     assert probe_only <= documented
+
+
+def test_worker_unit_verifies_as_an_instance_per_site(tmp_path: Path):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    template = DEPLOY / "systemd" / "xunjian-worker@.service"
+    text = template.read_text()
+    assert re.search(r"^ExecStart=/opt/xunjian/.venv/bin/xunjian worker --config "
+                     r"/etc/xunjian/xunjian.yaml --queue %i$", text, re.MULTILINE)
+    for setting in ("EnvironmentFile=", "Restart=on-failure", "KillSignal=SIGTERM",
+                    "NoNewPrivileges=yes", "ProtectSystem=strict", "User=xunjian"):
+        assert setting in text
+    entry = ROOT / ".venv" / "bin" / "xunjian"
+    if not entry.exists():
+        pytest.skip(f"{entry} is missing (make test installs it)")
+    unit = tmp_path / "xunjian-worker@site-a.service"
+    unit.write_text(text.replace("/opt/xunjian/.venv/bin/xunjian", str(entry)))
+    verified = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                              timeout=60, check=False)
+    assert (verified.returncode, verified.stdout, verified.stderr) == (0, "", "")
