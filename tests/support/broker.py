@@ -9,6 +9,7 @@ database number and flushes it afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import socket
@@ -65,7 +66,5 @@ class RabbitVhost:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         for args in (("delete_vhost", self.vhost), ("delete_user", self.user)):
-            try:
+            with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 _ctl(*args)
-            except (RuntimeError, subprocess.TimeoutExpired):
-                pass
