@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -446,6 +447,11 @@ def config_check(file: Path | None) -> None:
               f"credential set(s), {len(loaded.config.plans)} plan(s), "
               f"{len(loaded.config.customers)} customer(s), "
               f"{len(loaded.library.custom())} custom pack(s)")
+    if loaded.config.celery is not None:
+        default = loaded.config.celery.default_site
+        sites = Counter(d.site or default for d in loaded.devices)
+        out.print("scale-out: devices by site queue (xunjian worker --queue SITE): "
+                  + ", ".join(f"{escape(site)} {n}" for site, n in sorted(sites.items())))
 
 
 @main.group()

@@ -264,3 +264,20 @@ def test_the_election_hands_over_when_the_leader_stops(pg_url: str):
         one.stop()
         two.stop()
         engine.dispose()
+
+
+def test_config_check_shows_the_devices_per_site_queue(tmp_path: Path):
+    from click.testing import CliRunner
+
+    from agent.cli import main
+
+    path = write(tmp_path, store={"url": "postgresql+psycopg://x@127.0.0.1/x"},
+                 celery={"broker_url_env": "XJ_BROKER"}, groups={"a": {"site": "site-a"}},
+                 defaults={"platform": "local"},
+                 devices=[{"name": "d1", "address": "10.0.0.1", "groups": ["a"]},
+                          {"name": "d2", "address": "10.0.0.2", "groups": ["a"]},
+                          {"name": "d3", "address": "10.0.0.3"}])
+    result = CliRunner().invoke(main, ["config", "check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "devices by site queue (xunjian worker --queue SITE): default 1, site-a 2" in \
+        result.output
