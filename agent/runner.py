@@ -364,6 +364,11 @@ class Inspector:
         self._learn_secrets()
         return self._record(device, run_id, self._collect(device))
 
+    def record_refused(self, device: Device, run_id: int, pack: str, reason: str
+                       ) -> DeviceResult:
+        """Store ``device`` as UNKNOWN ``pack``: its pack may not run, nothing was sent."""
+        return self._record(device, run_id, _Failure(self.redactor(reason), refused=pack))
+
     def _collect_unless_stopped(self, device: Device) -> CollectResult | _Failure | None:
         return None if self.stop.is_set() else self._collect(device)
 

@@ -13,13 +13,14 @@ from typing import Any
 from celery.signals import worker_ready
 
 from agent.distributed.celery_app import TASK_INSPECT, make_app
-from agent.errors import DuplicateResultError, XunjianError
+from agent.errors import DuplicateResultError, PackError, XunjianError
 from agent.incidents.factory import build_engine
 from agent.runner import Inspector, known_hosts_for
-from agent.service.runs import plan_packs
 from agent.store import Store
 from collectors.hostkeys import KnownHosts
-from collectors.pack_library import PackLibrary
+from collectors.pack import Pack
+from collectors.pack_library import PackLibrary, runs_on
+from config.inventory import Device
 from config.loader import LoadedConfig
 from config.secrets import Redactor
 
@@ -60,21 +61,43 @@ class WorkerContext:
             return (f"run {run_id}: no device {device_name} in this worker's config "
                     f"({self.loaded.source}); deploy the scheduler's config to every site")
         library = PackLibrary.load(self.loaded.library.paths)
-        packs = {}
-        if plan_name is not None:
-            plan = next((p for p in self.loaded.config.plans if p.name == plan_name), None)
-            if plan is not None:
-                packs = plan_packs(plan, library)
+        packs: dict[str, Pack] = {}
+        refusal = None
+        swapped = self._plan_pack(run_id, plan_name, device)
+        if swapped is not None:
+            try:
+                pack = library.get(swapped)
+                if not runs_on(pack, device.platform):
+                    raise PackError(f"pack {swapped} runs on {', '.join(pack.platforms)}, "
+                                    f"not on {device.platform}")
+                packs[device.platform] = pack
+            except PackError as exc:
+                refusal = f"nothing was sent: plan {plan_name}: {exc}"
         inspector = Inspector(self.loaded, self.store, data_dir=self.data_dir, env=self.env,
                               packs=packs, trigger="worker", redactor=self.redactor,
                               observers=[self.incidents], library=library,
                               known_hosts=self.known_hosts)
         try:
-            result = inspector.inspect_one(device, run_id)
+            if swapped is not None and refusal is not None:
+                result = inspector.record_refused(device, run_id, swapped, refusal)
+            else:
+                result = inspector.inspect_one(device, run_id)
         except DuplicateResultError:
             return f"run {run_id} already has {device_name} (stored meanwhile); not repeated"
         again = " (retried: its first worker was lost)" if redelivered else ""
         return f"run {run_id}: {device_name} {result.state}{again}"
+
+    def _plan_pack(self, run_id: int, plan_name: str | None, device: Device) -> str | None:
+        """The pack the plan swaps in for the device's platform, if any."""
+        if plan_name is None:
+            return None
+        plan = next((p for p in self.loaded.config.plans if p.name == plan_name), None)
+        if plan is None:
+            log.warning("run %d: no plan %s in this worker's config (%s); %s is inspected with "
+                        "its standard packs; deploy the scheduler's config to every site",
+                        run_id, plan_name, self.loaded.source, device.name)
+            return None
+        return plan.packs.get(device.platform)
 
 
 def run_worker(loaded: LoadedConfig, store: Store, *, queues: Sequence[str],

@@ -281,3 +281,22 @@ def test_config_check_shows_the_devices_per_site_queue(tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "devices by site queue (xunjian worker --queue SITE): default 1, site-a 2" in \
         result.output
+
+
+def test_a_plan_pack_that_cannot_run_on_the_device_is_refused_not_retried(tmp_path: Path):
+    path = write(tmp_path, store={"data_dir": str(tmp_path / "data")},
+                 devices=[{"name": "here", "address": "127.0.0.1", "platform": "local"}],
+                 plans=[{"name": "p", "cron": "* * * * *",
+                         "packs": {"local": "cisco_ios-standard"}}])
+    loaded = load_config(path)
+    store = Store.open(None, tmp_path / "data")
+    context = WorkerContext(loaded, store, tmp_path / "data", Redactor(), {})
+    run_id = store.start_run("schedule", 1, None, plan="p", status="dispatched")
+    assert "here UNKNOWN" in context.inspect(run_id, "here", "p")
+    (result,) = store.history("here")
+    (check,) = result.checks
+    assert (check.check, check.item, check.state) == ("pack", "cisco_ios-standard",
+                                                      State.UNKNOWN)
+    assert "nothing was sent: plan p: pack cisco_ios-standard runs on cisco_ios" in \
+        check.message
+    store.close()
