@@ -239,6 +239,25 @@ def _check_pack_selection(merged: _Merged, library: PackLibrary) -> list[ConfigP
                     ["devices", origin.index or 0, "packs"],
                     f"device {device.name} ({device.platform}) selects pack {name!r}, which "
                     f"runs on {', '.join(pack.platforms)} only"))
+    problems.extend(_check_plan_packs(merged, library))
+    return problems
+
+
+def _check_plan_packs(merged: _Merged, library: PackLibrary) -> list[ConfigProblem]:
+    """A plan's ``packs:`` name packs that exist and run on the platform they replace
+    (found here, not when ``xunjian serve`` starts or the plan fires)."""
+    problems: list[ConfigProblem] = []
+    for i, plan in enumerate(merged.config.plans):
+        for platform, name in plan.packs.items():
+            loc: list[int | str] = ["plans", i, "packs", platform]
+            pack = library.packs.get(name)
+            if not library.known(name):
+                problems.append(merged.main.problem(
+                    loc, f"no pack named {name!r}; `xunjian packs list` shows them"))
+            elif pack is not None and not runs_on(pack, platform):
+                problems.append(merged.main.problem(
+                    loc, f"pack {name!r} runs on {', '.join(pack.platforms)}, not on "
+                         f"{platform}"))
     return problems
 
 

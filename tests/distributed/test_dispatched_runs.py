@@ -283,20 +283,40 @@ def test_config_check_shows_the_devices_per_site_queue(tmp_path: Path):
         result.output
 
 
-def test_a_plan_pack_that_cannot_run_on_the_device_is_refused_not_retried(tmp_path: Path):
+def test_a_plan_pack_that_no_longer_loads_is_refused_not_retried(
+        tmp_path: Path):
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    pack = packs / "mine.yaml"
+    pack.write_text("name: mine\nversion: '1'\nplatforms: [local]\n"
+                    "items: [{id: up, command: uptime}]\n", encoding="utf-8")
     path = write(tmp_path, store={"data_dir": str(tmp_path / "data")},
+                 packs={"paths": [str(packs)], "approval": "custom"},
                  devices=[{"name": "here", "address": "127.0.0.1", "platform": "local"}],
-                 plans=[{"name": "p", "cron": "* * * * *",
-                         "packs": {"local": "cisco_ios-standard"}}])
+                 plans=[{"name": "p", "cron": "* * * * *", "packs": {"local": "mine"}}])
     loaded = load_config(path)
+    # edited on this worker after the config was read: it no longer loads
+    pack.write_text(pack.read_text().replace("items:", "itemz:"), encoding="utf-8")
     store = Store.open(None, tmp_path / "data")
     context = WorkerContext(loaded, store, tmp_path / "data", Redactor(), {})
     run_id = store.start_run("schedule", 1, None, plan="p", status="dispatched")
     assert "here UNKNOWN" in context.inspect(run_id, "here", "p")
     (result,) = store.history("here")
     (check,) = result.checks
-    assert (check.check, check.item, check.state) == ("pack", "cisco_ios-standard",
-                                                      State.UNKNOWN)
-    assert "nothing was sent: plan p: pack cisco_ios-standard runs on cisco_ios" in \
-        check.message
+    assert (check.check, check.item, check.state) == ("pack", "mine", State.UNKNOWN)
+    assert check.message.startswith("nothing was sent: plan p: ")
+    assert "itemz" in check.message
     store.close()
+
+
+def test_config_check_finds_a_plan_pack_for_the_wrong_platform(tmp_path: Path):
+    path = write(tmp_path, devices=[{"name": "here", "address": "127.0.0.1",
+                                     "platform": "local"}],
+                 plans=[{"name": "p", "cron": "* * * * *",
+                         "packs": {"local": "cisco_ios-standard", "linux": "nope"}}])
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text_ = str(caught.value)
+    assert "plans[0].packs.local: pack 'cisco_ios-standard' runs on cisco_ios, not on " \
+           "local" in text_
+    assert "plans[0].packs.linux: no pack named 'nope'" in text_
