@@ -159,7 +159,8 @@ def test_connection_failures_are_unknown_with_the_reason(
     assert "(after" not in (results["nodns"].error or "")  # name errors are not retried
     assert "environment variable XJ_TEST_NOT_SET" in (results["nocred"].error or "")
     assert results["fine"].reachable
-    assert run.state is State.UNKNOWN
+    # at least UNKNOWN: the fine host is this machine, whose load may be CRIT when it is busy
+    assert run.state in (State.UNKNOWN, State.CRIT)
 
 
 def test_unknown_and_changed_host_keys_are_refused(ssh_fleet: SshdFleet, tmp_path: Path) -> None:
