@@ -29,7 +29,7 @@ from agent.store import Store
 from agent.store.store import StoredConfig
 from checks.builtin import CHECK_NAMES
 from checks.model import State
-from config.loader import CONFIG_ENV, config_path_from, load_config
+from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, load_config
 from config.secrets import Redactor
 from reports.cli import report as report_command
 from reports.cli import reports as reports_command
@@ -168,6 +168,18 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
 
 # -- serve --------------------------------------------------------------------------------
 
+def _load_for_service(ctx: click.Context, config_file: Path | None,
+                      log_format: str | None) -> LoadedConfig:
+    """The config, with logging set up as a long-running process logs (serve, worker)."""
+    loaded = _load(config_file)
+    fmt = log_format or loaded.config.server.log_format
+    setup_logging(logging.INFO - 10 * min(ctx.meta.get("verbose", 0), 1), ctx.obj,
+                  "json" if fmt == "json" else "text")
+    for warning in loaded.warnings:
+        logging.getLogger("xunjian").warning("%s", warning)
+    return loaded
+
+
 @main.command()
 @config_option
 @click.option("--host", help="Listen address (default: server.host, 127.0.0.1).")
@@ -182,12 +194,7 @@ def serve(ctx: click.Context, config_file: Path | None, host: str | None, port: 
 
     redactor: Redactor = ctx.obj
     with _errors_exit():
-        loaded = _load(config_file)
-        fmt = log_format or loaded.config.server.log_format
-        setup_logging(logging.INFO - 10 * min(ctx.meta.get("verbose", 0), 1), redactor,
-                      "json" if fmt == "json" else "text")
-        for warning in loaded.warnings:
-            logging.getLogger("xunjian").warning("%s", warning)
+        loaded = _load_for_service(ctx, config_file, log_format)
         store = _open_store(loaded)
         outcome = run_service(loaded, store, data_dir=_data_dir(loaded), redactor=redactor,
                               host=host, port=port)
@@ -221,12 +228,7 @@ def worker(ctx: click.Context, config_file: Path | None, queues: tuple[str, ...]
 
     redactor: Redactor = ctx.obj
     with _errors_exit():
-        loaded = _load(config_file)
-        fmt = log_format or loaded.config.server.log_format
-        setup_logging(logging.INFO - 10 * min(ctx.meta.get("verbose", 0), 1), redactor,
-                      "json" if fmt == "json" else "text")
-        for warning in loaded.warnings:
-            logging.getLogger("xunjian").warning("%s", warning)
+        loaded = _load_for_service(ctx, config_file, log_format)
         celery = loaded.config.celery
         if celery is None:
             raise XunjianError("the config has no celery: section; a worker needs a broker "
