@@ -233,8 +233,9 @@ def test_a_hanging_command_and_unparseable_output_make_only_their_checks_unknown
     checks = {(c.check, c.state) for c in result.checks}
     assert ("memory", State.UNKNOWN) in checks
     assert ("filesystem", State.UNKNOWN) in checks
-    assert ("cpu", State.OK) in checks or ("cpu", State.WARN) in checks
-    assert result.state is State.UNKNOWN
+    # the other items were judged (their state depends on how busy this machine is)
+    assert any(c == "cpu" and st is not State.UNKNOWN for c, st in checks)
+    assert result.state in (State.UNKNOWN, State.CRIT)  # at least UNKNOWN
 
 
 def test_jump_host(ssh_fleet: SshdFleet, tmp_path: Path) -> None:

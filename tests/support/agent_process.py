@@ -37,7 +37,7 @@ class Agent:
                 [str(XUNJIAN), "serve", "--config", str(self.config), "--log-format", "json",
                  "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core machine imports slowly
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"agent exited:\n{self.log_text()}"
             try:

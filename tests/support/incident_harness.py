@@ -115,6 +115,8 @@ class Harness:
             state=State.worst(states) if reachable else State.UNKNOWN, reachable=reachable,
             error=None if reachable else "connection refused", started_at=self.now,
             finished_at=self.now, checks=results)
+        # one result per device and run, as inspections store them
+        self.run_id = self.store.start_run("test", 1, None)
         result_id = self.store.save_result(self.run_id, dev, result)
         self.engine.observe(dev, result, result_id)
         return result_id
