@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -27,6 +26,7 @@ from agent.results import DeviceResult, RunResult
 from agent.runner import Inspector, select_devices
 from agent.store import Store
 from agent.store.store import StoredConfig
+from agent.visible import visible
 from checks.builtin import CHECK_NAMES
 from checks.model import State
 from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, load_config
@@ -45,6 +45,7 @@ _load = clikit.load
 _data_dir = clikit.data_dir
 _open_store = clikit.open_store
 _errors_exit = clikit.errors_exit
+shown = clikit.shown
 
 
 def _read_store(config_file: Path | None, read: Callable[[Store], T]) -> T:
@@ -73,14 +74,14 @@ def main(ctx: click.Context, verbose: int) -> None:
 
 def _findings_text(result: DeviceResult, limit: int = 3) -> str:
     if result.error:
-        return escape(result.error)
+        return shown(result.error)
     findings = sorted(result.findings, key=lambda c: -c.state.rank)
     if not findings:
         return f"[dim]{len(result.checks)} checks OK[/]"
     parts = []
     for c in findings[:limit]:
         mark = " [dim](waived)[/]" if c.waived else ""
-        parts.append(f"[{STYLE[c.state]}]{c.state}[/] {escape(c.message)}{mark}")
+        parts.append(f"[{STYLE[c.state]}]{c.state}[/] {shown(c.message)}{mark}")
     if len(findings) > limit:
         parts.append(f"[dim]… and {len(findings) - limit} more[/]")
     return "\n".join(parts)
@@ -93,12 +94,12 @@ def print_summary(run: RunResult, store_url: str) -> None:
     table.add_column("Findings")
     table.add_column("Time", justify="right", no_wrap=True)
     for r in run.devices:
-        table.add_row(escape(r.device), f"[{STYLE[r.state]}]{r.state}[/]",
+        table.add_row(shown(r.device), f"[{STYLE[r.state]}]{r.state}[/]",
                       _findings_text(r), f"{r.duration_seconds:.1f} s")
     out.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in run.counts.items() if n)
     out.print(f"{len(run.devices)} device(s): {counts}. Overall: "
-              f"[{STYLE[run.state]}]{run.state}[/]. Stored in {escape(store_url)}")
+              f"[{STYLE[run.state]}]{run.state}[/]. Stored in {shown(store_url)}")
 
 
 def _warn_unapproved(run: RunResult) -> None:
@@ -106,7 +107,7 @@ def _warn_unapproved(run: RunResult) -> None:
                          for p in r.unapproved_packs})
     if unapproved:
         err.print(f"[yellow]warning:[/] ran unapproved pack(s) (--allow-unapproved): "
-                  f"{escape(', '.join(unapproved))}; the results are marked unapproved")
+                  f"{shown(', '.join(unapproved))}; the results are marked unapproved")
 
 
 def _run_json(run: RunResult) -> str:
@@ -135,7 +136,7 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
     with _errors_exit():
         loaded = _load(config_file)
         for warning in loaded.warnings:
-            err.print(f"[yellow]warning:[/] {escape(str(warning))}")
+            err.print(f"[yellow]warning:[/] {shown(str(warning))}")
         if workers:
             loaded.config = loaded.config.model_copy(
                 update={"ssh": loaded.config.ssh.model_copy(update={"workers": workers})})
@@ -149,7 +150,7 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
             task = bar.add_task("", total=len(targets))
 
             def advance(result: DeviceResult) -> None:
-                bar.update(task, advance=1, description=f"{result.device}: {result.state}")
+                bar.update(task, advance=1, description=shown(f"{result.device}: {result.state}"))
 
             incidents = build_engine(store, loaded)
             inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
@@ -259,15 +260,15 @@ def history(config_file: Path | None, device: str, limit: int, as_json: bool) ->
                               ensure_ascii=False, indent=2))
         return
     if not results:
-        err.print(f"no stored results for {escape(device)}")
+        err.print(f"no stored results for {shown(device)}")
         sys.exit(EXIT_ERROR)
-    table = Table(title=f"History of {escape(device)}", title_justify="left")
+    table = Table(title=f"History of {shown(device)}", title_justify="left")
     for column in ("When (UTC)", "State", "Findings", "Pack"):
         table.add_column(column)
     for r in results:
         pack = f"{r.pack.name} {r.pack.version}" if r.pack else "-"
         table.add_row(f"{r.started_at:%Y-%m-%d %H:%M:%S}", f"[{STYLE[r.state]}]{r.state}[/]",
-                      _findings_text(r, limit=2), escape(pack))
+                      _findings_text(r, limit=2), shown(pack))
     out.print(table)
 
 
@@ -279,27 +280,27 @@ def show(config_file: Path | None, device: str, as_json: bool) -> None:
     """Every check of DEVICE's latest inspection, with values, thresholds and evidence."""
     result = _read_store(config_file, lambda store: store.latest_result(device))
     if result is None:
-        err.print(f"no stored results for {escape(device)}")
+        err.print(f"no stored results for {shown(device)}")
         sys.exit(EXIT_ERROR)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
         return
-    table = Table(title=f"{escape(device)} — {result.started_at:%Y-%m-%d %H:%M:%S} UTC — "
+    table = Table(title=f"{shown(device)} — {result.started_at:%Y-%m-%d %H:%M:%S} UTC — "
                         f"[{STYLE[result.state]}]{result.state}[/]", title_justify="left")
     for column in ("Check", "Item", "State", "Value", "Threshold", "Message", "Evidence"):
         table.add_column(column)
     for c in result.checks:
         value = "" if c.value is None else f"{c.value}{' ' + c.unit if c.unit else ''}"
         state = f"[{STYLE[c.state]}]{c.state}[/]" + (" (waived)" if c.waived else "")
-        table.add_row(c.check, escape(c.item or ""), state, escape(value),
-                      c.threshold_text or "", escape(c.message), ", ".join(c.evidence))
+        table.add_row(c.check, shown(c.item or ""), state, shown(value),
+                      c.threshold_text or "", shown(c.message), ", ".join(c.evidence))
     out.print(table)
     for p in result.packs:
         approval = {"approved": f"approved by {p.approved_by}",
                     "unapproved": "[yellow]UNAPPROVED[/] (run with --allow-unapproved)",
                     "not-required": "built-in"}[p.approval]
-        out.print(f"pack {escape(p.name)} {escape(p.version)} sha256:{p.content_hash[:12]}: "
-                  f"{escape(approval) if p.approval == 'approved' else approval}")
+        out.print(f"pack {shown(p.name)} {shown(p.version)} sha256:{p.content_hash[:12]}: "
+                  f"{shown(approval) if p.approval == 'approved' else approval}")
 
 
 @main.command()
@@ -309,9 +310,9 @@ def transcript(config_file: Path | None, device: str) -> None:
     """Print DEVICE's latest session transcript (secrets redacted)."""
     result = _read_store(config_file, lambda store: store.latest_result(device))
     if result is None or result.transcript is None:
-        err.print(f"no stored transcript for {escape(device)}")
+        err.print(f"no stored transcript for {shown(device)}")
         sys.exit(EXIT_ERROR)
-    click.echo(result.transcript, nl=False)
+    click.echo(visible(result.transcript), nl=False)
 
 
 @main.command()
@@ -324,34 +325,35 @@ def evidence(config_file: Path | None, device: str, check: str, item: str | None
     finding, the pack version, each command with its raw output, and the transcript."""
     result = _read_store(config_file, lambda store: store.latest_result(device, with_raw=True))
     if result is None:
-        err.print(f"no stored results for {escape(device)}")
+        err.print(f"no stored results for {shown(device)}")
         sys.exit(EXIT_ERROR)
     found = [c for c in result.checks if c.check == check and (item is None or c.item == item)]
     if not found:
-        err.print(f"no result for check {escape(check)}"
-                  + (f" item {escape(item)}" if item else "") + f" in {escape(device)}'s "
+        err.print(f"no result for check {shown(check)}"
+                  + (f" item {shown(item)}" if item else "") + f" in {shown(device)}'s "
                   f"inspection of {result.started_at:%Y-%m-%d %H:%M:%S} UTC")
         sys.exit(EXIT_ERROR)
     for c in found:
         value = "" if c.value is None else f" = {c.value}{' ' + c.unit if c.unit else ''}"
-        out.print(f"[{STYLE[c.state]}]{c.state}[/] {escape(c.check)}"
-                  f"{escape(' [' + c.item + ']') if c.item else ''}{escape(value)}"
+        out.print(f"[{STYLE[c.state]}]{c.state}[/] {shown(c.check)}"
+                  f"{shown(' [' + c.item + ']') if c.item else ''}{shown(value)}"
                   f"{' (' + c.threshold_text + ')' if c.threshold_text else ''}: "
-                  f"{escape(c.message)}")
+                  f"{shown(c.message)}")
     # a custom pack's check is PACK.CHECK; the others come from the standard pack
     pack = next((p for p in result.packs if check.startswith(f"{p.name}.")), result.pack)
     click.echo(f"inspected: {result.started_at:%Y-%m-%d %H:%M:%S} UTC, {result.platform}")
     if pack:
         approval = f" ({pack.approval})" if pack.approval != "not-required" else ""
-        click.echo(f"pack: {pack.name} {pack.version} sha256:{pack.content_hash}{approval}")
+        click.echo(visible(f"pack: {pack.name} {pack.version} sha256:{pack.content_hash}"
+                           f"{approval}"))
     raw = {r.item: r for r in result.raw}
     for name in dict.fromkeys(e for c in found for e in c.evidence):
         if name in raw:
-            click.echo(f"\n$ {raw[name].command}    [{name}]")
-            click.echo(raw[name].output.rstrip("\n"))
+            click.echo(visible(f"\n$ {raw[name].command}    [{name}]"))
+            click.echo(visible(raw[name].output.rstrip("\n")))
         elif name in result.item_errors:
-            click.echo(f"\n[{name}] no output: {result.item_errors[name]}")
-    click.echo(f"\nsession transcript (secrets redacted): xunjian transcript {device}")
+            click.echo(visible(f"\n[{name}] no output: {result.item_errors[name]}"))
+    click.echo(visible(f"\nsession transcript (secrets redacted): xunjian transcript {device}"))
 
 
 # -- device configuration history ---------------------------------------------------------
@@ -364,7 +366,7 @@ def configs() -> None:
 def _config_versions(config_file: Path | None, device: str) -> list[StoredConfig]:
     versions = _read_store(config_file, lambda store: store.config_versions(device))
     if not versions:
-        err.print(f"no stored configuration for {escape(device)} (network devices only; "
+        err.print(f"no stored configuration for {shown(device)} (network devices only; "
                   "it is kept from their first inspection)")
         sys.exit(EXIT_ERROR)
     return versions
@@ -385,7 +387,7 @@ def _pick(versions: list[StoredConfig], version: int | None) -> StoredConfig:
 @click.argument("device")
 def configs_list(config_file: Path | None, device: str) -> None:
     """Stored versions of DEVICE's running configuration, newest first."""
-    table = Table(title=f"Configuration history of {escape(device)}", title_justify="left")
+    table = Table(title=f"Configuration history of {shown(device)}", title_justify="left")
     for column in ("Version", "Seen first (UTC)", "Lines", "Change", "SHA-256"):
         table.add_column(column)
     for v in _config_versions(config_file, device):
@@ -402,7 +404,7 @@ def configs_list(config_file: Path | None, device: str) -> None:
 def configs_show(config_file: Path | None, device: str, version: int | None) -> None:
     """Print a stored configuration (secrets masked unless config_history.mask_secrets is
     off)."""
-    click.echo(_pick(_config_versions(config_file, device), version).text, nl=False)
+    click.echo(visible(_pick(_config_versions(config_file, device), version).text), nl=False)
 
 
 @configs.command("diff")
@@ -415,9 +417,9 @@ def configs_diff(config_file: Path | None, device: str, version: int | None) -> 
     chosen = _pick(_config_versions(config_file, device), version)
     if chosen.diff is None:
         err.print(f"version {chosen.id} is the first stored configuration of "
-                  f"{escape(device)}: nothing to compare with")
+                  f"{shown(device)}: nothing to compare with")
         sys.exit(EXIT_ERROR)
-    click.echo(chosen.diff, nl=False)
+    click.echo(visible(chosen.diff), nl=False)
 
 
 # -- config / inventory --------------------------------------------------------------------
@@ -439,12 +441,12 @@ def config_check(file: Path | None) -> None:
         loaded = load_config(path, known_checks=CHECK_NAMES)
     except ConfigError as exc:
         for problem in exc.problems:
-            click.echo(f"error: {problem}", err=True)
-        err.print(f"[red]{len(exc.problems)} problem(s)[/] in {escape(str(path))}")
+            click.echo(visible(f"error: {problem}"), err=True)
+        err.print(f"[red]{len(exc.problems)} problem(s)[/] in {shown(str(path))}")
         sys.exit(1)
     for warning in loaded.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    out.print(f"[green]ok:[/] {escape(str(path))}: {len(loaded.devices)} device(s), "
+        click.echo(visible(f"warning: {warning}"), err=True)
+    out.print(f"[green]ok:[/] {shown(str(path))}: {len(loaded.devices)} device(s), "
               f"{len(loaded.config.groups)} group(s), {len(loaded.config.credentials)} "
               f"credential set(s), {len(loaded.config.plans)} plan(s), "
               f"{len(loaded.config.customers)} customer(s), "
@@ -453,7 +455,7 @@ def config_check(file: Path | None) -> None:
         default = loaded.config.celery.default_site
         sites = Counter(d.site or default for d in loaded.devices)
         out.print("scale-out: devices by site queue (xunjian worker --queue SITE): "
-                  + ", ".join(f"{escape(site)} {n}" for site, n in sorted(sites.items())))
+                  + ", ".join(f"{shown(site)} {n}" for site, n in sorted(sites.items())))
 
 
 @main.group()
@@ -482,7 +484,7 @@ def inventory_import(file: Path, output: Path | None, platform: str) -> None:
     for column in result.unmapped_columns:
         click.echo(f"note: column {column!r} is not an inventory field; ignored", err=True)
     for problem in result.problems:
-        click.echo(f"{file}: row {problem.row}: {problem.message}", err=True)
+        click.echo(visible(f"{file}: row {problem.row}: {problem.message}"), err=True)
     where = f" to {output}" if output else ""
     click.echo(f"imported {len(result.devices)} device(s){where}; "
                f"{len(result.problems)} row(s) skipped", err=True)

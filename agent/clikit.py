@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from agent.errors import XunjianError
 from agent.store import Store, default_data_dir
+from agent.visible import visible
 from checks.builtin import CHECK_NAMES
 from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
 
@@ -24,6 +25,12 @@ EXIT_ERROR = 3
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def shown(text: str) -> str:
+    """``text`` (a device's output, an inventory field ...) for rich markup on a terminal:
+    markup escaped and control characters visible, so a terminal never obeys it."""
+    return escape(visible(text))
 
 
 def config_option(fn: F) -> F:
@@ -59,5 +66,5 @@ def errors_exit() -> Iterator[None]:
     try:
         yield
     except XunjianError as exc:  # ConfigError included: its message lists every problem
-        err.print(f"[red]error:[/] {escape(str(exc))}")
+        err.print(f"[red]error:[/] {shown(str(exc))}")
         sys.exit(EXIT_ERROR)

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal
 
+from agent.visible import one_line
 from config.secrets import RedactingFilter, Redactor
 
 LogFormat = Literal["text", "json"]
@@ -34,10 +35,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``; control characters and newlines in the message (device
+    data, inventory fields) are made visible, so they can neither forge a record nor drive the
+    terminal. A traceback, appended after the message, keeps its lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return one_line(super().formatMessage(record))
+
+
 def setup_logging(level: int, redactor: Redactor, fmt: LogFormat = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(RedactingFilter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]

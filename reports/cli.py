@@ -10,10 +10,9 @@ from typing import cast
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from agent.clikit import config_option
+from agent.clikit import config_option, shown
 from config.reports import REPORT_FORMATS, ReportFormat
 from reports.i18n import LANGUAGES
 from reports.model import Language
@@ -102,7 +101,7 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
         try:
             with err.status("making the report") as status:
                 made = generate(store, loaded, job, now,
-                                progress=lambda msg: status.update(escape(msg)))
+                                progress=lambda msg: status.update(shown(msg)))
         finally:
             store.close()
         first = next(iter(made.data.values()))
@@ -116,12 +115,12 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
         if first.empty:
             err.print(f"[yellow]note:[/] no inspection of these devices is stored for "
                       f"{chosen.label}; the report says so")
-        out.print(f"Report {escape(chosen.label)} version {made.version}: "
-                  f"{escape(first.summary.headline)}")
+        out.print(f"Report {shown(chosen.label)} version {made.version}: "
+                  f"{shown(first.summary.headline)}")
         for path in made.files:
-            out.print(f"  {escape(str(path))}")
+            out.print(f"  {shown(str(path))}")
         if made.emailed_to:
-            out.print(f"mailed to {escape(', '.join(made.emailed_to))}")
+            out.print(f"mailed to {shown(', '.join(made.emailed_to))}")
 
 
 @click.command()
@@ -138,9 +137,9 @@ def reports(config_file: Path | None, limit: int, as_json: bool) -> None:
         return
     table = Table("Id", "Scope", "Period", "Version", "Overall", "Made", "Files")
     for r in rows:
-        table.add_row(str(r["id"]), escape(r["scope"]), escape(r["period"]), str(r["version"]),
+        table.add_row(str(r["id"]), shown(r["scope"]), shown(r["period"]), str(r["version"]),
                       r["overall"], r["generated_at"].strftime("%Y-%m-%d %H:%M"),
-                      escape(", ".join(f["name"] for f in r["files"])))
+                      shown(", ".join(f["name"] for f in r["files"])))
     out.print(table)
 
 

@@ -10,10 +10,9 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from agent.clikit import config_option, errors_exit, load, open_store
+from agent.clikit import config_option, errors_exit, load, open_store, shown
 from agent.incidents.model import Incident, SlaTimer
 from agent.incidents.repo import IncidentRepo
 
@@ -86,10 +85,10 @@ def incidents_list(config_file: Path | None, status: str, priority: str | None,
         marks = " [dim](flapping)[/]" if i.flapping else ""
         marks += " [dim](silenced)[/]" if i.silenced else ""
         table.add_row(str(i.id), i.priority, f"[{STYLE[i.severity]}]{i.severity}[/]",
-                      i.status + marks, escape(i.device),
-                      escape(i.check + (f" {i.item}" if i.item else "")), escape(i.title),
+                      i.status + marks, shown(i.device),
+                      shown(i.check + (f" {i.item}" if i.item else "")), shown(i.title),
                       _sla_text([t for t in i.sla if not t.done]) if i.status in (
-                          "open", "acknowledged") else "-", escape(i.assignee_group or "-"))
+                          "open", "acknowledged") else "-", shown(i.assignee_group or "-"))
     out.print(table)
 
 
@@ -103,19 +102,19 @@ def incidents_show(config_file: Path | None, incident_id: int, as_json: bool) ->
     if as_json:
         _dump(i.model_dump(mode="json") | {"evidence_command": i.evidence_command})
         return
-    out.print(f"[bold]Incident #{i.id}[/] {escape(i.title)}")
+    out.print(f"[bold]Incident #{i.id}[/] {shown(i.title)}")
     rows = [
         ("status", i.status + (" (flapping)" if i.flapping else "")
          + (" (silenced)" if i.silenced else "")),
         ("priority", f"{i.priority} (impact {i.impact} × urgency {i.urgency})"),
         ("severity", f"[{STYLE[i.severity]}]{i.severity}[/]"),
-        ("device", escape(i.device + (f" · {i.business_system}" if i.business_system else "")
+        ("device", shown(i.device + (f" · {i.business_system}" if i.business_system else "")
                           + (f" · {i.location}" if i.location else ""))),
-        ("finding", escape(i.message)),
-        ("value", escape(f"{i.value or '-'} (worst {i.worst_value or '-'}; "
+        ("finding", shown(i.message)),
+        ("value", shown(f"{i.value or '-'} (worst {i.worst_value or '-'}; "
                          f"threshold {i.threshold or '-'})")),
         ("breaches", str(i.breach_count)),
-        ("assignee", escape(i.assignee_group or "-")),
+        ("assignee", shown(i.assignee_group or "-")),
         ("opened", f"{i.opened_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("last seen", f"{i.last_seen_at:%Y-%m-%d %H:%M:%S} UTC"),
         ("SLA", _sla_text(i.sla)),
@@ -124,17 +123,17 @@ def incidents_show(config_file: Path | None, incident_id: int, as_json: bool) ->
     if i.problem_id is not None:
         rows.append(("problem", f"#{i.problem_id} (xunjian problems list)"))
     if i.known_error:
-        rows.append(("known error", escape(i.known_error)))
+        rows.append(("known error", shown(i.known_error)))
     if i.workaround:
-        rows.append(("workaround", escape(i.workaround)))
-    rows.append(("evidence", escape(i.evidence_command)))
+        rows.append(("workaround", shown(i.workaround)))
+    rows.append(("evidence", shown(i.evidence_command)))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         out.print(f"  {key:<{width}}  {value}")
     out.print("\n[bold]Timeline[/]")
     for t in i.timeline:
-        out.print(f"  {t.at:%Y-%m-%d %H:%M:%S}  {t.kind:<13} {escape(t.actor):<10} "
-                  f"{escape(t.text)}")
+        out.print(f"  {t.at:%Y-%m-%d %H:%M:%S}  {t.kind:<13} {shown(t.actor):<10} "
+                  f"{shown(t.text)}")
 
 
 def _actor(by: str | None) -> str:
@@ -158,7 +157,7 @@ def incidents_ack(config_file: Path | None, incident_id: int, by: str | None,
                   comment: str | None) -> None:
     """Acknowledge an open incident (stops its response timer)."""
     i = _with_repo(config_file, lambda r: r.ack(incident_id, _actor(by), comment))
-    out.print(f"incident #{i.id} acknowledged by {escape(_actor(by))}")
+    out.print(f"incident #{i.id} acknowledged by {shown(_actor(by))}")
 
 
 @incidents.command("resolve")
@@ -170,7 +169,7 @@ def incidents_resolve(config_file: Path | None, incident_id: int, by: str | None
                       comment: str | None) -> None:
     """Resolve an incident by hand (it reopens only after new consecutive breaches)."""
     i = _with_repo(config_file, lambda r: r.resolve(incident_id, _actor(by), comment))
-    out.print(f"incident #{i.id} resolved by {escape(_actor(by))}")
+    out.print(f"incident #{i.id} resolved by {shown(_actor(by))}")
 
 
 @incidents.command("comment")
@@ -208,6 +207,6 @@ def problems_list(config_file: Path | None, status: str, as_json: bool) -> None:
     for column in ("#", "Title", "Incidents", "Known error", "Updated"):
         table.add_column(column)
     for p in found:
-        table.add_row(str(p.id), escape(p.title), str(p.incident_count),
-                      escape(p.known_error or "-"), f"{p.updated_at:%Y-%m-%d %H:%M}")
+        table.add_row(str(p.id), shown(p.title), str(p.incident_count),
+                      shown(p.known_error or "-"), f"{p.updated_at:%Y-%m-%d %H:%M}")
     out.print(table)

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
-from agent.clikit import config_option, err, errors_exit, load, open_store, out
+from agent.clikit import config_option, err, errors_exit, load, open_store, out, shown
 from agent.errors import PackError, XunjianError
 from agent.packs.approval import (
     ALL,
@@ -25,6 +24,7 @@ from agent.packs.approval import (
 from agent.packs.diff import diff_packs
 from agent.packs.offline import evaluate_output, pick_item
 from agent.store.store import ApprovalRecord
+from agent.visible import visible
 from checks.model import State
 from collectors.pack import Pack, PackItem, TextFsmParser, load_pack, pack_schema
 from collectors.pack_library import PackLibrary
@@ -75,9 +75,9 @@ def _approval_text(pack: Pack, records: list[ApprovalRecord], book: ApprovalBook
         latest = next(r for r in mine if r.scope == scope)
         who = scope_text(scope)
         if latest.content_hash == pack.content_hash:
-            parts.append(f"[green]approved[/] for {escape(who)} by {escape(latest.approved_by)}")
+            parts.append(f"[green]approved[/] for {shown(who)} by {shown(latest.approved_by)}")
         else:
-            parts.append(f"[yellow]changed since approved[/] for {escape(who)}")
+            parts.append(f"[yellow]changed since approved[/] for {shown(who)}")
     return "; ".join(parts)
 
 
@@ -117,14 +117,14 @@ def list_packs(config_file: Path | None, as_json: bool) -> None:
                        "Approval"):
             table.add_column(column)
         for pack in library.packs.values():
-            table.add_row(escape(pack.name), escape(pack.version),
-                          "built-in" if pack.builtin else escape(pack.origin),
-                          escape(", ".join(pack.platforms)), str(len(pack.items)),
+            table.add_row(shown(pack.name), shown(pack.version),
+                          "built-in" if pack.builtin else shown(pack.origin),
+                          shown(", ".join(pack.platforms)), str(len(pack.items)),
                           str(len(pack.check_names())), str(len(used.get(pack.name, []))),
                           _approval_text(pack, records, book))
         out.print(table)
         for name, error in sorted(library.broken.items()):
-            err.print(f"[red]broken:[/] {escape(name)}: {escape(error)}")
+            err.print(f"[red]broken:[/] {shown(name)}: {shown(error)}")
 
 
 def _record_json(record: ApprovalRecord) -> dict[str, Any]:
@@ -152,39 +152,39 @@ def show_pack(config_file: Path | None, pack: str, as_json: bool) -> None:
                      "approvals": [_record_json(r) for r in records]}
             _dump(data)
             return
-        out.print(f"[bold]{escape(found.name)}[/] {escape(found.version)}  "
+        out.print(f"[bold]{shown(found.name)}[/] {shown(found.version)}  "
                   f"sha256:{found.content_hash}")
-        out.print(f"from: {escape(found.origin)}; platforms: {escape(', '.join(found.platforms))}")
+        out.print(f"from: {shown(found.origin)}; platforms: {shown(', '.join(found.platforms))}")
         if found.description:
-            out.print(escape(found.description))
+            out.print(shown(found.description))
         for item in found.items:
             parser = item.parser.type if item.parser else "none (evidence only)"
             if item.command is not None:
-                out.print(f"\n[bold]{escape(item.id)}[/] (command): {escape(item.command)}")
+                out.print(f"\n[bold]{shown(item.id)}[/] (command): {shown(item.command)}")
             else:
                 # the whole script: it is what the customer approves
-                out.print(f"\n[bold]{escape(item.id)}[/] ({_kind(item)}, read-only):")
+                out.print(f"\n[bold]{shown(item.id)}[/] ({_kind(item)}, read-only):")
                 out.print(_indented(found.script_text(item) or ""))
             out.print(f"  parser: {parser}")
             if isinstance(item.parser, TextFsmParser):
                 out.print(_indented(found.template_text(item.parser)))
             for check in item.checks:
-                out.print(f"  check {escape(found.name)}.{escape(check.id)}: "
-                          f"{escape(_rule_text(check))}")
+                out.print(f"  check {shown(found.name)}.{shown(check.id)}: "
+                          f"{shown(_rule_text(check))}")
         for name, thresholds in found.thresholds.items():
-            out.print(f"\nbuilt-in check {escape(name)}: "
-                      f"{escape(json.dumps(thresholds.model_dump(exclude_none=True)))}")
+            out.print(f"\nbuilt-in check {shown(name)}: "
+                      f"{shown(json.dumps(thresholds.model_dump(exclude_none=True)))}")
         book = ApprovalBook(records, loaded.config.packs.approval)
         out.print(f"\napproval: {_approval_text(found, records, book)}")
         for r in records:
             mark = "current" if r.content_hash == found.content_hash else "earlier content"
-            out.print(f"  {r.approved_at:%Y-%m-%d %H:%M} {escape(r.approved_by)} approved "
-                      f"{escape(r.pack_version)} for {escape(scope_text(r.scope))} "
+            out.print(f"  {r.approved_at:%Y-%m-%d %H:%M} {shown(r.approved_by)} approved "
+                      f"{shown(r.pack_version)} for {shown(scope_text(r.scope))} "
                       f"({mark}, sha256 {r.content_hash[:12]})")
 
 
 def _indented(text: str) -> str:
-    return "\n".join(f"    | {escape(line)}" for line in text.rstrip("\n").splitlines())
+    return "\n".join(f"    | {shown(line)}" for line in text.rstrip("\n").splitlines())
 
 
 def _rule_text(check: Any) -> str:
@@ -218,9 +218,9 @@ def validate(config_file: Path | None, refs: tuple[str, ...]) -> None:
             pack = _validated(_resolve(ref, library))
         except XunjianError as exc:
             failed += 1
-            err.print(f"[red]invalid:[/] {escape(ref)}: {escape(str(exc))}")
+            err.print(f"[red]invalid:[/] {shown(ref)}: {shown(str(exc))}")
             continue
-        out.print(f"[green]ok:[/] {escape(pack.name)} {escape(pack.version)}: "
+        out.print(f"[green]ok:[/] {shown(pack.name)} {shown(pack.version)}: "
                   f"{len(pack.items)} item(s), {len(pack.check_names())} check(s), "
                   f"sha256:{pack.content_hash}")
     sys.exit(1 if failed else 0)
@@ -258,7 +258,7 @@ def test_pack(config_file: Path | None, pack: str, against: Path, item_id: str |
                            for r in outcome.results], "state": worst.value})
         sys.exit(worst.exit_code)
     if outcome.error:
-        err.print(f"[magenta]parse:[/] {escape(outcome.error)}")
+        err.print(f"[magenta]parse:[/] {shown(outcome.error)}")
     else:
         _print_rows(outcome.rows or [])
     table = Table(title=f"Checks of {found.name}.{item.id}", title_justify="left")
@@ -266,8 +266,8 @@ def test_pack(config_file: Path | None, pack: str, against: Path, item_id: str |
         table.add_column(column)
     for r in outcome.results:
         value = "" if r.value is None else f"{r.value}{' ' + r.unit if r.unit else ''}"
-        table.add_row(escape(r.check), escape(r.item or ""), f"[{STYLE[r.state]}]{r.state}[/]",
-                      escape(value), escape(r.message))
+        table.add_row(shown(r.check), shown(r.item or ""), f"[{STYLE[r.state]}]{r.state}[/]",
+                      shown(value), shown(r.message))
     out.print(table)
     if not outcome.results:
         out.print("[dim]the item has no checks[/]")
@@ -278,9 +278,9 @@ def _print_rows(rows: list[dict[str, Any]], limit: int = 20) -> None:
     columns = list(dict.fromkeys(k for row in rows for k in row))
     table = Table(title=f"Parsed rows ({len(rows)})", title_justify="left")
     for column in columns or ["(no rows)"]:
-        table.add_column(escape(column))
+        table.add_column(shown(column))
     for row in rows[:limit]:
-        table.add_row(*(escape("" if row.get(c) is None else str(row.get(c))) for c in columns))
+        table.add_row(*(shown("" if row.get(c) is None else str(row.get(c))) for c in columns))
     out.print(table)
     if len(rows) > limit:
         out.print(f"[dim]… and {len(rows) - limit} more rows[/]")
@@ -311,7 +311,7 @@ def diff(config_file: Path | None, old: str, new: str | None, approved: bool,
             before = approved_pack(records[0])
             if before is None:
                 raise PackError(f"the approved content of {after.name} no longer loads")
-            out.print(f"[dim]approved by {escape(records[0].approved_by)} on "
+            out.print(f"[dim]approved by {shown(records[0].approved_by)} on "
                       f"{records[0].approved_at:%Y-%m-%d} for {scope_text(records[0].scope)}[/]")
         else:
             if new is None:
@@ -320,7 +320,7 @@ def diff(config_file: Path | None, old: str, new: str | None, approved: bool,
             before, after = _resolve(old, loaded.library), _resolve(new, loaded.library)
     lines = diff_packs(before, after)
     for line in lines:
-        click.echo(line)
+        click.echo(visible(line))
     if not lines:
         out.print("[green]no changes[/]")
     sys.exit(1 if lines else 0)
@@ -354,9 +354,9 @@ def approve(config_file: Path | None, pack: str, approved_by: str,
                     content_hash=found.content_hash, scope=scope,
                     approved_by=approved_by.strip(), content=approval_content(found),
                     note=note)
-                out.print(f"[green]approved:[/] {escape(found.name)} {escape(found.version)} "
-                          f"(sha256 {found.content_hash[:12]}) for {escape(scope_text(scope))} "
-                          f"by {escape(record.approved_by)}")
+                out.print(f"[green]approved:[/] {shown(found.name)} {shown(found.version)} "
+                          f"(sha256 {found.content_hash[:12]}) for {shown(scope_text(scope))} "
+                          f"by {shown(record.approved_by)}")
         finally:
             store.close()
         _warn_devices(loaded, found, scopes)
@@ -385,8 +385,8 @@ def _warn_devices(loaded: LoadedConfig, pack: Pack, scopes: list[str]) -> None:
     uncovered = [d.name for d in loaded.devices if pack.name in d.packs
                  and not set(scopes) & set(scopes_of(d, loaded.config))]
     if uncovered:
-        err.print(f"[yellow]note:[/] {len(uncovered)} device(s) selecting {escape(pack.name)} "
-                  f"are not covered by this approval: {escape(', '.join(uncovered[:10]))}")
+        err.print(f"[yellow]note:[/] {len(uncovered)} device(s) selecting {shown(pack.name)} "
+                  f"are not covered by this approval: {shown(', '.join(uncovered[:10]))}")
 
 
 @packs.command("revoke")
@@ -410,8 +410,8 @@ def revoke(config_file: Path | None, pack: str, customers: tuple[str, ...],
                                 "`xunjian packs show` lists its approvals")
             for scope in scopes:
                 count = store.revoke_pack_approvals(pack, scope)
-                out.print(f"revoked {count} approval(s) of {escape(pack)} for "
-                          f"{escape(scope_text(scope))}")
+                out.print(f"revoked {count} approval(s) of {shown(pack)} for "
+                          f"{shown(scope_text(scope))}")
         finally:
             store.close()
 
@@ -430,4 +430,4 @@ def schema(output: Path | None) -> None:
                 output.write_text(text, encoding="utf-8")
             except OSError as exc:
                 raise PackError(f"cannot write {output}: {exc.strerror or exc}") from exc
-        out.print(f"wrote {escape(str(output))}")
+        out.print(f"wrote {shown(str(output))}")

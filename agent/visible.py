@@ -1,0 +1,31 @@
+"""Text from devices and inventories, made safe to show: control characters become visible.
+
+Device output and inventory fields may hold terminal escapes (``ESC ]0;title BEL`` retitles
+the window, ``ESC [2J`` clears it), a carriage return that overwrites what a line said, or a
+newline that forges a log record. Stored data keeps every byte as it came (it is evidence);
+whatever *shows* that data to people - the CLI, text logs, the reports - passes it through
+:func:`visible` (or one of these tables) first, so it is read, never obeyed.
+"""
+
+from __future__ import annotations
+
+#: C1 controls (U+0080-U+009F; U+009B is an 8-bit CSI to some terminals), shown as ``\x9b``
+C1_VISIBLE: dict[int, str] = {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
+#: Unicode bidirectional overrides and isolates: they reorder what a terminal shows
+BIDI_VISIBLE: dict[int, str] = {c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F),
+                                                           *range(0x2066, 0x206A))}
+#: C0 controls except tab and newline as their Unicode control pictures (ESC → ␛), DEL → ␡
+C0_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c not in (9, 10)} | {
+    0x7F: "\u2421"}
+_TERMINAL = str.maketrans(C0_VISIBLE | C1_VISIBLE | BIDI_VISIBLE)
+
+
+def visible(text: str) -> str:
+    """``text`` for a terminal or a text log: a CRLF line end becomes LF, every other control
+    character its visible form (``␛[2J``, ``␍``, ``\\x9b``); tabs and newlines stay."""
+    return text.replace("\r\n", "\n").translate(_TERMINAL)
+
+
+def one_line(text: str) -> str:
+    """``text`` for a single log line: like :func:`visible`, and a newline shown as ``␊``."""
+    return visible(text).replace("\n", "\u240a")
