@@ -24,7 +24,7 @@ from checks.builtin import CHECK_NAMES
 from collectors.policy import check_command
 from collectors.script_guard import check_script
 from config.models import CheckSettings
-from config.yamlpos import format_loc, line_of
+from config.yamlpos import format_loc, line_of, load_with_nodes
 
 PACK_FILE = "pack.yaml"
 #: platforms whose items are shell commands run over an exec channel (scripts allowed)
@@ -410,8 +410,7 @@ def parse_pack(text: bytes, origin: str, files: Mapping[str, bytes] | None = Non
     the script guard — and stamp its content hash. ``files``: the files it references."""
     files = dict(files or {})
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = load_with_nodes(text)
     except yaml.YAMLError as exc:
         raise PackError(f"pack {origin}: invalid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -458,7 +457,7 @@ def load_pack(path: Path) -> Pack:
     files: dict[str, bytes] = {}
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         data = None  # parse_pack reports it
     for name in _mentioned_files(data):
         target = file.parent / name

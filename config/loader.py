@@ -25,7 +25,7 @@ from config.inventory import Device, resolve_device
 from config.models import DeviceConfig, InventoryFile, XunjianConfig
 from config.secrets import ResolvedCredential, resolve_credential
 from config.service import PlanConfig
-from config.yamlpos import format_loc
+from config.yamlpos import format_loc, load_with_nodes
 from config.yamlpos import line_of as _line_of
 
 CONFIG_ENV = "XUNJIAN_CONFIG"
@@ -65,8 +65,7 @@ def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigProblem(str(path), "", f"cannot read: {exc}")]) from exc
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = load_with_nodes(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None

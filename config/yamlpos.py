@@ -1,10 +1,30 @@
-"""Where a validation error is in a YAML file: the dotted path and the line."""
+"""Reading a YAML file for validation: the data and its node tree, and where a validation
+error is in it (the dotted path and the line)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import yaml
+
+
+class YamlTooDeepError(yaml.YAMLError):
+    """The document nests deeper than PyYAML's recursive parser can follow."""
+
+    def __str__(self) -> str:
+        return ("nested too deeply to read (hundreds of levels of lists or mappings, e.g. "
+                "'[[[[...'); is this the right file?")
+
+
+def load_with_nodes(text: str | bytes) -> tuple[Any, yaml.Node | None]:
+    """``yaml.safe_load`` and ``yaml.compose`` of ``text``. Raises :class:`yaml.YAMLError` for
+    anything that is not YAML - also for nesting too deep to parse, where PyYAML itself would
+    raise ``RecursionError``."""
+    try:
+        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError as exc:
+        raise YamlTooDeepError() from exc
 
 
 def format_loc(loc: Iterable[int | str]) -> str:
