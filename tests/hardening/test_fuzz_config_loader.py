@@ -1,0 +1,152 @@
+"""Fuzzing the config loader (config/loader.py) with hypothesis: arbitrary text, arbitrary YAML
+documents built from the config's own keys, and mutations of the annotated example config.
+
+"No crash" (tests/support/fuzzing.py): ``load_config`` returns a config or raises
+``ConfigError`` whose every problem names the file and says what is wrong - never another
+exception type, never a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import event, given
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from support.fuzzing import TOKENS, fuzz_settings, mutated
+
+from agent.errors import ConfigError
+from checks.builtin import CHECK_NAMES
+from config.loader import LoadedConfig, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "xunjian.yaml"
+#: every key the example config uses, at any depth: the fuzzer's vocabulary
+ENV = {"XJ_FUZZ": "x"}
+
+
+@cache
+def example() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    return data
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return {str(k) for k in value} | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+@cache
+def vocabulary() -> list[str]:
+    return sorted(_keys(example()))
+
+
+def _event(outcome: str) -> None:
+    if currently_in_test_context():  # shown by --hypothesis-show-statistics
+        event(outcome)
+
+
+@cache
+def workdir() -> Path:
+    """A copy of examples/, so the files the example names (inventory, packs) resolve."""
+    directory = Path(tempfile.mkdtemp(prefix="xj-fuzz-config-"))
+    shutil.copytree(EXAMPLE.parent, directory, dirs_exist_ok=True)
+    return directory
+
+
+def load(text: str) -> LoadedConfig | None:
+    path = workdir() / "fuzzed.yaml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        loaded = load_config(path, env=ENV, known_checks=CHECK_NAMES)
+    except ConfigError as exc:
+        _event("ConfigError")
+        assert exc.problems, "a ConfigError must list its problems"
+        for problem in exc.problems:
+            assert problem.message and problem.file
+        assert str(exc).startswith(f"{len(exc.problems)} problem(s)")
+        return None
+    _event("loaded")
+    return loaded
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=20),
+    st.sampled_from(TOKENS), st.dates(), st.datetimes(),
+    st.sampled_from(["linux", "cisco_ios", "critical", "* * * * *", "127.0.0.1", "ops", "22"]),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.one_of(st.sampled_from(vocabulary()), st.text(max_size=8)), inner, max_size=5),
+    max_leaves=25)
+
+
+@fuzz_settings(200)
+@given(st.text(max_size=400))
+def test_arbitrary_text_is_a_config_or_a_config_error(text: str) -> None:
+    load(text)
+
+
+@fuzz_settings(200)
+@given(st.dictionaries(st.sampled_from(vocabulary()), documents, max_size=6))
+def test_arbitrary_documents_are_a_config_or_a_config_error(document: dict[str, Any]) -> None:
+    load(yaml.safe_dump(document, allow_unicode=True))
+
+
+@st.composite
+def mutated_example(draw: st.DrawFn) -> dict[str, Any]:
+    """The example config with a few values replaced or keys dropped, anywhere in it."""
+    data = copy.deepcopy(example())
+    for _ in range(draw(st.integers(1, 4))):
+        node: Any = data
+        while True:
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            if not keys:
+                break
+            key = draw(st.sampled_from(keys))
+            child = node[key]
+            if isinstance(child, dict | list) and child and draw(st.booleans()):
+                node = child
+                continue
+            if isinstance(node, dict) and draw(st.booleans()):
+                del node[key]
+            else:
+                node[key] = draw(documents)
+            break
+    return data
+
+
+@fuzz_settings(200)
+@given(mutated_example())
+def test_mutated_example_is_a_config_or_a_config_error(document: dict[str, Any]) -> None:
+    load(yaml.safe_dump(document, allow_unicode=True))
+
+
+@fuzz_settings(100)
+@given(mutated(EXAMPLE.read_text(encoding="utf-8"),
+               (*TOKENS, "{", "[", "&a", "*a", "<<: *a", "!!binary", "!!python/object:os.system",
+                "? ", "- ", "---", "...", "%YAML 1.1", "\t", "@", "`"))
+       | st.lists(st.sampled_from(["[", "{", "- ", "  ", "a: ", "&x ", "*x"]), max_size=200)
+       .map("".join))
+def test_mutated_yaml_text_is_a_config_or_a_config_error(text: str) -> None:
+    load(text)
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    # deep enough to exhaust the YAML composer's recursion
+    for text in ("[" * 50_000, "a: " * 20_000 + "1", "- " * 20_000 + "x"):
+        assert load(text) is None
+
+
+def test_the_example_itself_loads() -> None:
+    # the mutations start from a valid config: otherwise they would only ever test errors
+    assert load(EXAMPLE.read_text(encoding="utf-8")) is not None
