@@ -12,9 +12,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
@@ -33,6 +34,9 @@ from config.inventory import Device
 log = logging.getLogger(__name__)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+#: a stored row's id in a path: what the databases' 64-bit integer keys hold (a larger number
+#: is a 422, not an OverflowError from the driver)
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 #: Prometheus sends its scrape timeout; the probe keeps this much of it for the reply
 PROBE_TIMEOUT_OFFSET = 0.5
 
@@ -147,6 +151,71 @@ def sd_labels(device: Device) -> dict[str, str]:
     return labels
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"detail": {}}, "required": ["detail"]}}}}
+
+
+_UNAUTHORIZED = _error("Missing or invalid bearer token (`WWW-Authenticate: Bearer`)")
+_BAD_REQUEST = _error("The request cannot be carried out (a body that is not JSON, or the "
+                      "agent refused it); `detail` says why")
+
+
+def _document_errors(app: FastAPI, tokens: TokenCheck) -> None:
+    """Make the schema say what the middleware and the error handlers do: 401 on the
+    protected paths (``security: []`` on the public ones, and everywhere when no token is
+    configured) and 400 everywhere; a header is a value or absent, never ``null``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path, operations in schema.get("paths", {}).items():
+                public = path in tokens.public or not tokens.enabled
+                for operation in operations.values():
+                    responses = operation.setdefault("responses", {})
+                    if public:
+                        operation["security"] = []
+                    else:
+                        responses["401"] = _UNAUTHORIZED
+                    responses.setdefault("400", _BAD_REQUEST)
+                    for parameter in operation.get("parameters", []):
+                        if parameter.get("in") == "header":
+                            parameter["schema"] = _not_null(parameter.get("schema", {}))
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``Optional[X]`` as FastAPI writes it (anyOf X, null) → X, keeping title/description."""
+    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
+    if len(branches) != 1:
+        return schema
+    return {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
+
+
+def _guard(app: FastAPI, tokens: TokenCheck) -> None:
+    """The token middleware, the handler of xunjian's errors, and the schema saying so."""
+
+    @app.middleware("http")
+    async def require_token(request: Request,
+                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not tokens.allows(request.url.path, request.headers.get("authorization")):
+            return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return await call_next(request)
+
+    @app.exception_handler(XunjianError)
+    async def xunjian_error(_request: Request, exc: XunjianError) -> JSONResponse:
+        # a ServiceError is ours, not the caller's (e.g. the broker is down): 503
+        return JSONResponse({"detail": str(exc)},
+                            status_code=503 if isinstance(exc, ServiceError) else 400)
+
+    _document_errors(app, tokens)  # lazily, on the first request: sees every route
+
+
 def create_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="xunjian agent", version=__version__,
@@ -158,19 +227,7 @@ def create_app(service: Service) -> FastAPI:
         dependencies=[Depends(HTTPBearer(auto_error=False))],
     )
 
-    @app.middleware("http")
-    async def require_token(request: Request,
-                            call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not service.tokens.allows(request.url.path, request.headers.get("authorization")):
-            return JSONResponse({"detail": "missing or invalid bearer token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        return await call_next(request)
-
-    @app.exception_handler(XunjianError)
-    async def xunjian_error(_request: Request, exc: XunjianError) -> JSONResponse:
-        # a ServiceError is ours, not the caller's (e.g. the broker is down): 503
-        return JSONResponse({"detail": str(exc)},
-                            status_code=503 if isinstance(exc, ServiceError) else 400)
+    _guard(app, service.tokens)
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     def healthz() -> Health:
@@ -236,8 +293,8 @@ def create_app(service: Service) -> FastAPI:
         return RunStarted(id=run_id, status=service.runs.started_status,
                           url=f"/runs/{run_id}")
 
-    @app.get("/runs/{run_id}", response_model=RunInfo, tags=["runs"])
-    def get_run(run_id: int) -> RunInfo:
+    @app.get("/runs/{run_id}", response_model=RunInfo, tags=["runs"], responses={404: {}})
+    def get_run(run_id: RowId) -> RunInfo:
         """A run's status and each device result stored so far."""
         info = service.store.run_info(run_id)
         if info is None:
@@ -256,7 +313,8 @@ def create_app(service: Service) -> FastAPI:
         latest = {r.device: r for r in service.store.latest_results()}
         return [_device_summary(d, latest.get(d.name)) for d in service.devices]
 
-    @app.get("/devices/{name}/results", response_model=list[DeviceResult], tags=["devices"])
+    @app.get("/devices/{name}/results", response_model=list[DeviceResult], tags=["devices"],
+             responses={404: {}})
     def device_results(
         name: str, limit: Annotated[int, Query(ge=1, le=1000)] = 20,
     ) -> list[DeviceResult]:

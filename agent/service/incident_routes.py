@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from agent.errors import IncidentError
 from agent.incidents.model import Incident, Problem
 from agent.incidents.repo import IncidentRepo
-from agent.service.app import Service
+from agent.service.app import RowId, Service
 
 StatusFilter = Literal["open", "acknowledged", "resolved", "closed", "active"]
 
@@ -54,25 +54,25 @@ def incident_routes(repo: IncidentRepo) -> Callable[[FastAPI, Service], None]:
 
         @app.get("/incidents/{incident_id}", response_model=Incident, tags=["incidents"],
                  responses={404: {}})
-        def show_incident(incident_id: int) -> Incident:
+        def show_incident(incident_id: RowId) -> Incident:
             """One incident with its timeline, SLA timers, workaround and evidence link."""
             return _answer(lambda: repo.get(incident_id))
 
         @app.post("/incidents/{incident_id}/ack", response_model=Incident, tags=["incidents"],
                   responses={404: {}, 409: {}})
-        def ack_incident(incident_id: int, action: Action) -> Incident:
+        def ack_incident(incident_id: RowId, action: Action) -> Incident:
             """Acknowledge: the response target is met; notifications say who took it."""
             return _answer(lambda: repo.ack(incident_id, action.by, action.comment))
 
         @app.post("/incidents/{incident_id}/resolve", response_model=Incident,
                   tags=["incidents"], responses={404: {}, 409: {}})
-        def resolve_incident(incident_id: int, action: Action) -> Incident:
+        def resolve_incident(incident_id: RowId, action: Action) -> Incident:
             """Resolve by hand (recovery resolves automatically)."""
             return _answer(lambda: repo.resolve(incident_id, action.by, action.comment))
 
         @app.post("/incidents/{incident_id}/comment", response_model=Incident,
                   tags=["incidents"], responses={404: {}, 409: {}})
-        def comment_incident(incident_id: int, comment: Comment) -> Incident:
+        def comment_incident(incident_id: RowId, comment: Comment) -> Incident:
             """Add a comment to the timeline."""
             return _answer(lambda: repo.comment(incident_id, comment.by, comment.text))
 
