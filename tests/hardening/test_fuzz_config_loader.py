@@ -15,14 +15,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from support.fuzzing import TOKENS, fuzz_settings, mutated
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, PackError
 from checks.builtin import CHECK_NAMES
+from collectors.pack import parse_pack
 from config.loader import LoadedConfig, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "xunjian.yaml"
@@ -141,10 +143,15 @@ def test_mutated_yaml_text_is_a_config_or_a_config_error(text: str) -> None:
     load(text)
 
 
-def test_deep_nesting_is_a_config_error() -> None:
-    # deep enough to exhaust the YAML composer's recursion
-    for text in ("[" * 50_000, "a: " * 20_000 + "1", "- " * 20_000 + "x"):
-        assert load(text) is None
+def test_deep_nesting_is_a_config_error_and_a_pack_error() -> None:
+    # found by the fuzzer: deep enough to exhaust PyYAML's recursion (it was a RecursionError)
+    for text in ("[" * 50_000, "{a: " * 20_000, "- " * 20_000 + "x"):
+        path = workdir() / "deep.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match="invalid YAML: nested too deeply to read"):
+            load_config(path)
+        with pytest.raises(PackError, match="invalid YAML: nested too deeply to read"):
+            parse_pack(text.encode(), "deep.yaml")
 
 
 def test_the_example_itself_loads() -> None:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import schemathesis
+from fastapi.testclient import TestClient
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 from support.builders import make_result
 from support.fuzzing import fuzz_settings
@@ -109,3 +110,27 @@ def test_missing_or_wrong_token_is_refused(case) -> None:
         assert response.headers.get("www-authenticate") == ["Bearer"] or \
             response.headers.get("www-authenticate") == "Bearer"
         assert TOKEN not in response.text
+
+
+def test_ids_beyond_64_bits_are_refused_not_a_server_error() -> None:
+    # found by the fuzzer: SQLite raised OverflowError (a 500) for these ids
+    client = TestClient(APP)  # type: ignore[arg-type]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/runs/9223372036854775808", "/incidents/9223372036854775808"):
+        assert client.get(path, headers=headers).status_code == 422
+    assert client.post("/incidents/99999999999999999999/ack", json={"by": "x"},
+                       headers=headers).status_code == 422
+    assert client.get("/runs/9223372036854775807", headers=headers).status_code == 404
+
+
+def test_the_schema_documents_the_public_paths_and_the_401() -> None:
+    client = TestClient(APP)  # type: ignore[arg-type]
+    paths = client.get("/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()[
+        "paths"]
+    for path, operations in paths.items():
+        for operation in operations.values():
+            if path in PUBLIC:
+                assert operation["security"] == [] and "401" not in operation["responses"]
+            else:
+                assert operation["security"] == [{"HTTPBearer": []}], path
+                assert "401" in operation["responses"], path
