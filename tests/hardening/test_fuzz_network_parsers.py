@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import cache
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.fuzzing import fuzz_settings, mutated
@@ -86,3 +87,11 @@ def test_every_platform_parser_is_fuzzed() -> None:
     # the strategies draw from these: a platform without parsers would silently not be fuzzed
     assert all(parsers_for(p) for p in PLATFORMS)
     assert all(set(parsers_for(p)) <= set(real(p)) for p in PLATFORMS)
+
+
+def test_a_number_of_thousands_of_digits_is_a_parse_error() -> None:
+    # found by the fuzzer: int() refuses more than 4300 digits with a ValueError
+    output = real("huawei_vrp")["interfaces"].replace("120447364815 bytes", "9" * 5000 + " bytes")
+    assert output != real("huawei_vrp")["interfaces"]
+    with pytest.raises(ParseError, match="out of range: Exceeds the limit"):
+        parsers_for("huawei_vrp")["interfaces"](output)
