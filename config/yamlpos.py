@@ -3,6 +3,7 @@ error is in it (the dotted path and the line)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,11 +21,33 @@ class YamlTooDeepError(yaml.YAMLError):
 def load_with_nodes(text: str | bytes) -> tuple[Any, yaml.Node | None]:
     """``yaml.safe_load`` and ``yaml.compose`` of ``text``. Raises :class:`yaml.YAMLError` for
     anything that is not YAML - also for nesting too deep to parse, where PyYAML itself would
-    raise ``RecursionError``."""
+    raise ``RecursionError``, and for a ``"\\ud800"`` escape, which PyYAML turns into half a
+    character that no file, database or terminal can take."""
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        data, node = yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError as exc:
         raise YamlTooDeepError() from exc
+    _refuse_surrogates(node)
+    return data, node
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(root: yaml.Node | None) -> None:
+    stack = [root] if root is not None else []
+    while stack:  # not recursive: the tree may be as deep as the parser allows
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            if found := _SURROGATE.search(node.value):
+                raise yaml.MarkedYAMLError(
+                    problem=f"\\u{ord(found.group()):04x} is half of a UTF-16 surrogate pair, "
+                            "not a character: write the character itself",
+                    problem_mark=node.start_mark)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
 
 
 def format_loc(loc: Iterable[int | str]) -> str:

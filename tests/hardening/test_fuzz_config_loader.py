@@ -136,7 +136,8 @@ def test_mutated_example_is_a_config_or_a_config_error(document: dict[str, Any])
 @fuzz_settings(100)
 @given(mutated(EXAMPLE.read_text(encoding="utf-8"),
                (*TOKENS, "{", "[", "&a", "*a", "<<: *a", "!!binary", "!!python/object:os.system",
-                "? ", "- ", "---", "...", "%YAML 1.1", "\t", "@", "`"))
+                "? ", "- ", "---", "...", "%YAML 1.1", "\t", "@", "`", '"\\ud800"',
+                '"\\U0010FFFF"', "!!timestamp 2026-13-45"))
        | st.lists(st.sampled_from(["[", "{", "- ", "  ", "a: ", "&x ", "*x"]), max_size=200)
        .map("".join))
 def test_mutated_yaml_text_is_a_config_or_a_config_error(text: str) -> None:
@@ -157,3 +158,16 @@ def test_deep_nesting_is_a_config_error_and_a_pack_error() -> None:
 def test_the_example_itself_loads() -> None:
     # the mutations start from a valid config: otherwise they would only ever test errors
     assert load(EXAMPLE.read_text(encoding="utf-8")) is not None
+
+
+def test_a_surrogate_escape_is_a_config_error_with_its_line() -> None:
+    # PyYAML turns "\ud800" into half a character: the metrics, the store and the terminal
+    # would fail on it later (UnicodeEncodeError); the loader refuses it with its line
+    path = workdir() / "surrogate.yaml"
+    path.write_text('devices:\n  - name: web-01\n    address: 127.0.0.1\n'
+                    '    location: "A01 \\ud800"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"surrogate.yaml:4: <root>: invalid YAML: \\ud800 is "
+                                          "half of a UTF-16 surrogate pair"):
+        load_config(path)
+    with pytest.raises(PackError, match="surrogate pair"):
+        parse_pack(b'name: "x\\udc00"\n', "pack.yaml")
