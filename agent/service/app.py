@@ -7,7 +7,9 @@ over a real store without starting the scheduler or a listener.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,9 +18,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import text
 
 from agent import __version__
@@ -68,12 +72,39 @@ class Health(BaseModel):
     checks: dict[str, str] = Field(default_factory=dict)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(value: str) -> str:
+    if _SURROGATE.search(value):
+        raise ValueError("holds half of a UTF-16 surrogate pair (a lone \\ud800-\\udfff "
+                         "escape), which is not a character")
+    return value
+
+
+#: request text: JSON may escape half a character ("\ud800"), which no response, database or
+#: log can encode - a 422 here instead of a 500 later
+Text = Annotated[str, AfterValidator(_whole_characters)]
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON response that always encodes: text holding half a surrogate pair (a request's
+    input echoed in an error) is written as a ``\\ud800`` escape instead of failing."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False,
+                              separators=(",", ":")).encode("ascii")
+
+
 class RunRequest(BaseModel):
     """Devices to inspect: the union of names, groups and tags; all of them when empty."""
 
-    devices: list[str] = Field(default_factory=list, max_length=10000)
-    groups: list[str] = Field(default_factory=list, max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=1000)
+    devices: list[Text] = Field(default_factory=list, max_length=10000)
+    groups: list[Text] = Field(default_factory=list, max_length=1000)
+    tags: list[Text] = Field(default_factory=list, max_length=1000)
 
 
 class RunStarted(BaseModel):
@@ -210,8 +241,13 @@ def _guard(app: FastAPI, tokens: TokenCheck) -> None:
     @app.exception_handler(XunjianError)
     async def xunjian_error(_request: Request, exc: XunjianError) -> JSONResponse:
         # a ServiceError is ours, not the caller's (e.g. the broker is down): 503
-        return JSONResponse({"detail": str(exc)},
-                            status_code=503 if isinstance(exc, ServiceError) else 400)
+        return SafeJSONResponse({"detail": str(exc)},
+                                status_code=503 if isinstance(exc, ServiceError) else 400)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler, but its echo of the input cannot fail to encode
+        return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     _document_errors(app, tokens)  # lazily, on the first request: sees every route
 
