@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import Engine, case, create_engine, event, func, insert, make_url, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -97,6 +97,15 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _engine_options(url: str) -> dict[str, Any]:
+    """PostgreSQL via psycopg: JSON values without NUL, which it cannot hold (pgtext.py)."""
+    if make_url(url).drivername != "postgresql+psycopg":
+        return {}
+    from agent.store.pgtext import json_serializer  # noqa: PLC0415 (optional dependency)
+
+    return {"json_serializer": json_serializer}
+
+
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -117,11 +126,15 @@ class Store:
                                  f"{DATA_DIR_ENV}") from exc
             url = f"sqlite:///{directory / 'xunjian.db'}"
         try:
-            engine = create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, **_engine_options(url))
         except (SQLAlchemyError, ImportError, ValueError) as exc:
             raise StoreError(f"invalid store URL {url!r}: {exc}") from exc
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
+        elif engine.dialect.driver == "psycopg":
+            from agent.store.pgtext import use_nul_free_strings  # noqa: PLC0415 (optional dep)
+
+            event.listen(engine, "connect", use_nul_free_strings)
         store = cls(engine)
         store.migrate()
         return store
