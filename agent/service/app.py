@@ -7,29 +7,28 @@ over a real store without starting the scheduler or a listener.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from agent import __version__
 from agent.errors import PackError, ServiceError, XunjianError
 from agent.results import DeviceResult
 from agent.service.auth import TokenCheck
+from agent.service.openapi_doc import document_errors
 from agent.service.runs import RunManager
+from agent.service.safe_io import RowId, SafeJSONResponse, Text
 from agent.service.state import PlanState
 from agent.store import Store
 from agent.store.store import RunInfo
@@ -38,9 +37,6 @@ from config.inventory import Device
 log = logging.getLogger(__name__)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
-#: a stored row's id in a path: what the databases' 64-bit integer keys hold (a larger number
-#: is a 422, not an OverflowError from the driver)
-RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 #: Prometheus sends its scrape timeout; the probe keeps this much of it for the reply
 PROBE_TIMEOUT_OFFSET = 0.5
 
@@ -70,33 +66,6 @@ class Service:
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _whole_characters(value: str) -> str:
-    if _SURROGATE.search(value):
-        raise ValueError("holds half of a UTF-16 surrogate pair (a lone \\ud800-\\udfff "
-                         "escape), which is not a character")
-    return value
-
-
-#: request text: JSON may escape half a character ("\ud800"), which no response, database or
-#: log can encode - a 422 here instead of a 500 later
-Text = Annotated[str, AfterValidator(_whole_characters)]
-
-
-class SafeJSONResponse(JSONResponse):
-    """A JSON response that always encodes: text holding half a surrogate pair (a request's
-    input echoed in an error) is written as a ``\\ud800`` escape instead of failing."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return super().render(content)
-        except UnicodeEncodeError:
-            return json.dumps(content, ensure_ascii=True, allow_nan=False,
-                              separators=(",", ":")).encode("ascii")
 
 
 class RunRequest(BaseModel):
@@ -182,51 +151,6 @@ def sd_labels(device: Device) -> dict[str, str]:
     return labels
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": {
-        "type": "object", "properties": {"detail": {}}, "required": ["detail"]}}}}
-
-
-_UNAUTHORIZED = _error("Missing or invalid bearer token (`WWW-Authenticate: Bearer`)")
-_BAD_REQUEST = _error("The request cannot be carried out (a body that is not JSON, or the "
-                      "agent refused it); `detail` says why")
-
-
-def _document_errors(app: FastAPI, tokens: TokenCheck) -> None:
-    """Make the schema say what the middleware and the error handlers do: 401 on the
-    protected paths (``security: []`` on the public ones, and everywhere when no token is
-    configured) and 400 everywhere; a header is a value or absent, never ``null``."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for path, operations in schema.get("paths", {}).items():
-                public = path in tokens.public or not tokens.enabled
-                for operation in operations.values():
-                    responses = operation.setdefault("responses", {})
-                    if public:
-                        operation["security"] = []
-                    else:
-                        responses["401"] = _UNAUTHORIZED
-                    responses.setdefault("400", _BAD_REQUEST)
-                    for parameter in operation.get("parameters", []):
-                        if parameter.get("in") == "header":
-                            parameter["schema"] = _not_null(parameter.get("schema", {}))
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
-
-
-def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
-    """``Optional[X]`` as FastAPI writes it (anyOf X, null) → X, keeping title/description."""
-    branches = [b for b in schema.get("anyOf", []) if b.get("type") != "null"]
-    if len(branches) != 1:
-        return schema
-    return {**{k: v for k, v in schema.items() if k != "anyOf"}, **branches[0]}
-
-
 def _guard(app: FastAPI, tokens: TokenCheck) -> None:
     """The token middleware, the handler of xunjian's errors, and the schema saying so."""
 
@@ -249,7 +173,7 @@ def _guard(app: FastAPI, tokens: TokenCheck) -> None:
         # FastAPI's own handler, but its echo of the input cannot fail to encode
         return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
-    _document_errors(app, tokens)  # lazily, on the first request: sees every route
+    document_errors(app, tokens)  # lazily, on the first request: sees every route
 
 
 def create_app(service: Service) -> FastAPI:

@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 from agent.errors import IncidentError
 from agent.incidents.model import Incident, Problem
 from agent.incidents.repo import IncidentRepo
-from agent.service.app import RowId, Service
+from agent.service.app import Service
+from agent.service.safe_io import RowId
 
 StatusFilter = Literal["open", "acknowledged", "resolved", "closed", "active"]
 
