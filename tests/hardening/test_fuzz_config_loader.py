@@ -8,6 +8,7 @@ exception type, never a traceback.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import shutil
 import tempfile
@@ -60,6 +61,7 @@ def _event(outcome: str) -> None:
 def workdir() -> Path:
     """A copy of examples/, so the files the example names (inventory, packs) resolve."""
     directory = Path(tempfile.mkdtemp(prefix="xj-fuzz-config-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
     shutil.copytree(EXAMPLE.parent, directory, dirs_exist_ok=True)
     return directory
 

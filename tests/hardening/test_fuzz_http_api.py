@@ -17,6 +17,7 @@ fuzzer starts finish in milliseconds.
 from __future__ import annotations
 
 import atexit
+import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,6 +68,7 @@ def _loaded(directory: Path) -> LoadedConfig:
 
 def _app() -> FastAPI:
     directory = Path(tempfile.mkdtemp(prefix="xj-fuzz-api-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)  # runs after the shutdown
     loaded = _loaded(directory)
     store = Store.open(None, directory / "data")
     # a stored history whose breach opened an incident, so reads have something to show
