@@ -50,6 +50,20 @@ NOTHING_CONFIGURED: dict[str, Update] = {
 }
 
 
+#: ntc-templates' OSPF neighbour templates (IOS, EOS, Junos) match IPv4 as ``\d+.\d+.\d+.\d+``
+#: with unescaped dots: on a long run of digits the match backtracks in O(n⁴) - 300 digits took
+#: 4-7 s, 5,000 would take days, and a regex cannot be interrupted. No real field is that long
+#: (a 64-bit counter has 20 digits), so such output is refused up front.
+_ABSURD_NUMBER = re.compile(r"\d{65,}")
+
+
+def refuse_absurd_numbers(output: str) -> None:
+    """Raise ParseError if ``output`` holds a run of digits longer than any real field."""
+    if found := _ABSURD_NUMBER.search(output):
+        raise ParseError(f"the output holds a run of {len(found.group())} digits, longer than "
+                         "any field; not parsed (device output garbled?)")
+
+
 def cli_error(output: str) -> str | None:
     """The device's refusal message if ``output`` is one (e.g. ``% Invalid input detected``)."""
     match = _CLI_ERRORS.search(output)
@@ -61,6 +75,7 @@ def ntc(platform: str, command: str, output: str) -> list[dict[str, Any]]:
 
     Raises :class:`ParseError` when no template exists or it matches nothing (netmiko would
     silently hand back the raw string instead; we want the reason)."""
+    refuse_absurd_numbers(output)
     try:
         rows = parse_output(platform=platform, command=command, data=output)
     except Exception as exc:  # ntc-templates raises bare Exception / TextFSMError
@@ -80,6 +95,7 @@ def _own_template(name: str) -> str:
 
 def own(name: str, output: str) -> list[dict[str, Any]]:
     """Parse with one of our own TextFSM templates (``collectors/templates/NAME.textfsm``)."""
+    refuse_absurd_numbers(output)
     try:
         fsm = textfsm.TextFSM(StringIO(_own_template(name)))
         table = fsm.ParseText(output)

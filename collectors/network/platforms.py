@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Mapping
 
 from agent.errors import ParseError, XunjianError
-from collectors.network.parsing import ItemParser, Update
+from collectors.network.parsing import ItemParser, Update, refuse_absurd_numbers
 from config.platforms import NETWORK_PLATFORMS
 
 #: the item whose output is the running configuration (stored as config history, not parsed)
@@ -24,12 +24,14 @@ def parsers_for(platform: str) -> Mapping[str, ItemParser]:
 
 
 def _parse_errors(parser: ItemParser) -> ItemParser:
-    """``parser`` with what garbled output makes Python raise turned into ParseError: a number
-    of thousands of digits (int()'s limit), a value the fact models refuse (pydantic's
-    ValidationError is a ValueError), nesting too deep. Found by fuzzing the parsers."""
+    """``parser`` refusing absurd digit runs (see parsing.py), with what garbled output makes
+    Python raise turned into ParseError: a number past int()'s digit limit, a value the fact
+    models refuse (pydantic's ValidationError is a ValueError), nesting too deep. Found by
+    fuzzing the parsers."""
 
     @functools.wraps(parser)
     def parse(output: str) -> Update:
+        refuse_absurd_numbers(output)  # before any template can backtrack on it
         try:
             return parser(output)
         except (ValueError, OverflowError, RecursionError) as exc:

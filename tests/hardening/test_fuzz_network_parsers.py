@@ -11,6 +11,7 @@ test_pack_parsers); they are not repeated here.
 
 from __future__ import annotations
 
+import time
 from functools import cache
 
 import pytest
@@ -93,5 +94,16 @@ def test_a_number_of_thousands_of_digits_is_a_parse_error() -> None:
     # found by the fuzzer: int() refuses more than 4300 digits with a ValueError
     output = real("huawei_vrp")["interfaces"].replace("120447364815 bytes", "9" * 5000 + " bytes")
     assert output != real("huawei_vrp")["interfaces"]
-    with pytest.raises(ParseError, match="out of range: Exceeds the limit"):
+    with pytest.raises(ParseError, match="run of 5000 digits"):  # never int()'s ValueError
         parsers_for("huawei_vrp")["interfaces"](output)
+
+
+@pytest.mark.parametrize("platform", ["cisco_ios", "arista_eos", "juniper_junos"])
+def test_a_long_run_of_digits_cannot_hang_the_ospf_parser(platform: str) -> None:
+    # found by the fuzzer: ntc-templates' OSPF templates backtrack in O(n^4) on digit runs
+    # (300 digits: 4-7 s; this would take days); refused up front, in milliseconds
+    output = "9" * 5000 + "\n" + real(platform)["ospf"]
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="run of 5000 digits"):
+        parsers_for(platform)["ospf"](output)
+    assert time.perf_counter() - started < 1

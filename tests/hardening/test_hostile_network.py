@@ -80,6 +80,9 @@ def _hostile_replay(directory: Path, marker: Path) -> str:
                         + b"*Dec  7 10:00:00: %SYS-3-EVIL: " + text.encode() + INVALID_UTF8
                         + b"\nbj-core-sw01#reload\nconfigure terminal\n"
                         + b"X" * LONG_LINE_BYTES + ANSI[1].encode() + b"\n")
+    # a digit run that made ntc-templates' OSPF template backtrack for days (found by fuzzing)
+    ospf = replay_file("cisco_ios", "show ip ospf neighbor", directory.parent)
+    ospf.write_bytes(b"9" * 100_000 + b"\n" + ospf.read_bytes())
     config = replay_file("cisco_ios", "show running-config", directory.parent)
     config.write_bytes(config.read_bytes().replace(
         b"description OOB-MGMT", b"description " + text.encode() + INVALID_UTF8))
@@ -155,6 +158,7 @@ def test_inspection_stored_the_hostile_facts(run: Run) -> None:
     assert result is not None and result.reachable, result and result.error
     assert result.facts is not None
     assert run.interface in {i.name for i in result.facts.interfaces}
+    assert result.item_errors["ospf"].startswith("the output holds a run of 100000 digits")
     raw = {r.item: r.output for r in result.raw}
     assert any(len(text) > LONG_LINE_BYTES for text in raw.values())
 
