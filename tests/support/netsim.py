@@ -93,6 +93,11 @@ from typing import Any, Self
 import paramiko
 import yaml
 
+try:
+    from support import canaries
+except ImportError:  # run as the simulator process: tests/support itself is sys.path[0]
+    import canaries  # type: ignore[no-redef]
+
 #: The replay sets of the test suite: ``<platform>/commands.yaml`` plus the output files.
 REPLAY_ROOT = Path(__file__).resolve().parents[1] / "netsim" / "replay"
 PLATFORMS = (
@@ -135,8 +140,8 @@ ERROR_TEXT: Mapping[str, Callable[[int], list[str]]] = {
     "juniper_junos": lambda col: [_caret(col), "syntax error, expecting <command>.", ""],
 }
 
-#: A canary enable secret for test devices: tests assert it never appears in logs or reports.
-CANARY_SECRET = "Xj-canary-enable-5c8e"
+#: The suite's canary enable secret (support.canaries): never in logs or reports.
+CANARY_SECRET = canaries.CANARY_ENABLE_SECRET
 DEFAULT_FIRST_ADDRESS = "127.0.20.1"
 DEFAULT_PAGE_LINES = 24
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -1123,6 +1128,8 @@ class NetSim:
             "ready_file": str(self.ready_file),
             "devices": [d.to_json() for d in devices],
         }
+        canaries.mark_device_side(self.workdir, "netsim: the simulated devices' passwords and "
+                                                "enable secrets (netsim.json)")
         self.config.write_text(json.dumps(config, indent=1))
         self.config.chmod(0o600)  # holds the device passwords
         command = [self.python, str(Path(__file__).resolve()), "--config", str(self.config)]
