@@ -110,7 +110,8 @@ class Store:
         if url is None:
             directory = (data_dir or default_data_dir()).expanduser()
             try:
-                directory.mkdir(parents=True, exist_ok=True)
+                # owner only: it holds customers' transcripts, configs and reports
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             except OSError as exc:
                 raise StoreError(f"cannot create the data directory {directory}: "
                                  f"{exc.strerror or exc}; set store.data_dir or "
