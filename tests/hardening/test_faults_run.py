@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support.faults import Measured, SilentListener, SshdKiller, run_measured
+from support.faults import CommandWatch, Measured, SilentListener, kill_all, run_measured
 from support.netsim import Device, NetSim
 from support.sshd import SshdFleet
 
@@ -54,7 +54,7 @@ class FaultRun:
     devices: dict[str, dict[str, Any]]
     run_id: int
     data: Path
-    killer: SshdKiller
+    killer: CommandWatch
     control: dict[str, DeviceResult]
 
     def stored(self, name: str) -> DeviceResult:
@@ -133,7 +133,7 @@ def fault_run(ssh_fleet: SshdFleet, tmp_path_factory: pytest.TempPathFactory
 
         path = _config(tmp, ssh_fleet, victim, sim, silent, known, tuple(d.name for d in devices))
         env = {**os.environ, **ENV, "XUNJIAN_CONFIG": str(path)}
-        with SshdKiller(victim, "vmstat") as killer:
+        with CommandWatch(victim, "vmstat", kill_all) as killer:
             cli = run_measured([sys.executable, "-m", "agent", "inspect", "--json"], env=env,
                                workdir=tmp)
         assert cli.stdout.strip(), cli.stderr
@@ -195,7 +195,7 @@ def test_healthy_network_devices_come_out_as_without_faulty_neighbours(
 
 
 def test_an_sshd_killed_mid_session(fault_run: FaultRun) -> None:
-    assert fault_run.killer.trigger_seen and fault_run.killer.killed
+    assert fault_run.killer.fired
     result = _result(fault_run, "sshd-killed")
     assert (result.state, result.reachable) == (State.UNKNOWN, False)
     assert "the connection dropped mid-run while running cpu_usage" in (result.error or "")

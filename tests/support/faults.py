@@ -2,9 +2,9 @@
 
 * :class:`SilentListener`: a TCP listener that accepts connections and never sends a byte (a
   host whose port is open but whose SSH server never sends its banner).
-* :class:`SshdKiller`: SIGKILLs every process of an :class:`~support.sshd.SshdFleet` (the
-  listening sshd, each connection's sshd and the session's commands) as soon as a chosen
-  command runs in one of its sessions: the daemon dies mid-session, not before or after.
+* :class:`CommandWatch`: acts (e.g. :func:`kill_all`: SIGKILL the listening sshd, each
+  connection's sshd and the session's commands) as soon as a chosen command runs in a session
+  of an :class:`~support.sshd.SshdFleet`: the fault strikes mid-session, not before or after.
 * :func:`run_measured`: runs a command and returns its exit status, output and peak RSS (from
   ``wait4``'s rusage, so the peak is the process's own, not sampled).
 * :class:`TmpfsMount`: a small tmpfs (needs root), for "the store's disk is full".
@@ -20,7 +20,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -74,18 +74,19 @@ class SilentListener:
         self._sock.close()
 
 
-class SshdKiller:
+class CommandWatch:
     """Watches ``fleet``'s processes; when a process named ``trigger`` (a command of the
-    inspection) runs in one of its sessions, SIGKILLs the whole fleet at once. A context
-    manager: the watcher stops on exit; :attr:`killed` lists the PIDs killed (empty if the
-    trigger never ran) and :attr:`trigger_seen` whether it ran."""
+    inspection) runs in one of its sessions, calls ``action`` once with the fleet's PIDs - in
+    the middle of an inspection, not before or after it. A context manager: the watcher stops
+    on exit; :attr:`fired` says whether the trigger ran."""
 
-    def __init__(self, fleet: SshdFleet, trigger: str, timeout: float = 300.0) -> None:
+    def __init__(self, fleet: SshdFleet, trigger: str, action: Callable[[list[int]], None],
+                 timeout: float = 300.0) -> None:
         self.fleet = fleet
         self.trigger = trigger
+        self.action = action
         self.timeout = timeout
-        self.killed: list[int] = []
-        self.trigger_seen = False
+        self.fired = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
@@ -96,20 +97,24 @@ class SshdKiller:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(10)
 
     def _watch(self) -> None:
         deadline = time.monotonic() + self.timeout
         while not self._stop.is_set() and time.monotonic() < deadline:
             pids = self.fleet.process_tree_pids()
             if any(_name(pid) == self.trigger for pid in pids):
-                self.trigger_seen = True
-                for pid in pids:  # the fleet's own processes, by PID
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                self.killed = pids
+                self.action(pids)
+                self.fired = True
                 return
             time.sleep(_POLL)
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL each of ``pids`` (a fleet's own processes: listener, connections, sessions)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _name(pid: int) -> str:
