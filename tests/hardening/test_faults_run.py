@@ -45,6 +45,9 @@ CAP = 1024 * 1024
 #: (the flood is read as fast as the machine allows, so an idle one goes higher)
 RSS_LIMIT = 250 * 1024 * 1024
 HEALTHY_LINUX = ("web-1", "web-2")
+#: a Linux host whose login floods (ForceCommand): the inspection never gets to run
+FLOOD_ADDRESS = "127.0.4.2"
+FLOOD_COMMAND = "exec yes login-flood"
 HEALTHY_NET = ("sw-ok", "vrp-ok")
 
 
@@ -73,8 +76,9 @@ def _known_hosts(path: Path, *files: Path) -> Path:
     return path
 
 
-def _config(tmp: Path, fleet: SshdFleet, victim: SshdFleet, sim: NetSim, silent: SilentListener,
-            known_hosts: Path, net_names: tuple[str, ...], *, linux: bool = True) -> Path:
+def _config(tmp: Path, fleet: SshdFleet, victim: SshdFleet, flooder: SshdFleet, sim: NetSim,
+            silent: SilentListener, known_hosts: Path, net_names: tuple[str, ...], *,
+            linux: bool = True) -> Path:
     hosts = fleet.hosts[-2:]
     linux_devices = [
         {"name": "web-1", "address": hosts[0].address, "port": fleet.port},
@@ -83,6 +87,8 @@ def _config(tmp: Path, fleet: SshdFleet, victim: SshdFleet, sim: NetSim, silent:
          "credentials": "victim"},
         {"name": "no-banner", "address": silent.address, "port": silent.port},
         {"name": "no-dns", "address": "db-01.faults.invalid", "port": fleet.port},
+        {"name": "login-flood", "address": FLOOD_ADDRESS, "port": flooder.port,
+         "credentials": "flooder"},
     ]
     net_devices = [{"name": d.name, "address": d.address, "port": d.port,
                     "platform": d.platform, "credentials": "net"}
@@ -94,6 +100,7 @@ def _config(tmp: Path, fleet: SshdFleet, victim: SshdFleet, sim: NetSim, silent:
         "credentials": {
             "key": {"username": "root", "key_file": str(fleet.client_key)},
             "victim": {"username": "root", "key_file": str(victim.client_key)},
+            "flooder": {"username": "root", "key_file": str(flooder.client_key)},
             "net": {"username": "admin", "password_env": "XJ_FAULTS_NET_PASSWORD"},
         },
         "defaults": {"credentials": "key", "platform": "linux"},
@@ -117,21 +124,23 @@ def fault_run(ssh_fleet: SshdFleet, tmp_path_factory: pytest.TempPathFactory
                fault_command="show logging"),
     ]
     victim = SshdFleet(tmp / "victim", 1, first_address="127.0.4.1")
-    with victim, NetSim(tmp / "sim", devices, first_address="127.0.22.1") as sim, \
+    flooder = SshdFleet(tmp / "flooder", 0, special={FLOOD_ADDRESS: FLOOD_COMMAND})
+    with victim, flooder, NetSim(tmp / "sim", devices, first_address="127.0.22.1") as sim, \
             SilentListener("127.0.4.10") as silent:
         known = _known_hosts(tmp / "known_hosts", ssh_fleet.known_hosts, victim.known_hosts,
-                             sim.known_hosts)
+                             flooder.known_hosts, sim.known_hosts)
         # control: the healthy devices alone, in this process, for "exactly as without faults"
         control_dir = tmp / "control"
         control_dir.mkdir()
-        loaded = load_config(_config(control_dir, ssh_fleet, victim, sim, silent, known,
-                                     HEALTHY_NET, linux=False))
+        loaded = load_config(_config(control_dir, ssh_fleet, victim, flooder, sim, silent,
+                                     known, HEALTHY_NET, linux=False))
         store = Store.open(None, control_dir / "data")
         control = Inspector(loaded, store, data_dir=control_dir / "data", env=ENV
                             ).run(loaded.devices)
         store.close()
 
-        path = _config(tmp, ssh_fleet, victim, sim, silent, known, tuple(d.name for d in devices))
+        path = _config(tmp, ssh_fleet, victim, flooder, sim, silent, known,
+                       tuple(d.name for d in devices))
         env = {**os.environ, **ENV, "XUNJIAN_CONFIG": str(path)}
         with CommandWatch(victim, "vmstat", kill_all) as killer:
             cli = run_measured([sys.executable, "-m", "agent", "inspect", "--json"], env=env,
@@ -156,7 +165,7 @@ def _result(run: FaultRun, name: str) -> DeviceResult:
 def test_every_target_is_in_the_run_and_the_exit_status_is_the_worst_state(
         fault_run: FaultRun) -> None:
     assert set(fault_run.devices) == {*HEALTHY_LINUX, *HEALTHY_NET, "sshd-killed", "no-banner",
-                                      "no-dns", "sw-stall", "sw-flood"}
+                                      "no-dns", "sw-stall", "sw-flood", "login-flood"}
     worst = State.worst([State(d["state"]) for d in fault_run.devices.values()])
     assert worst in (State.UNKNOWN, State.CRIT)  # CRIT only from this machine's own load
     assert fault_run.cli.returncode == worst.exit_code, fault_run.cli.stderr
@@ -248,3 +257,12 @@ def test_a_device_that_floods_is_cut_at_the_cap_and_memory_stays_bounded(
     assert len((stored.transcript or "").encode()) < 3 * CAP
     (logs,) = [c for c in result.checks if c.check == "log_errors"]
     assert logs.state is State.UNKNOWN
+
+
+def test_a_linux_host_whose_login_floods_is_cut_at_the_cap(fault_run: FaultRun) -> None:
+    result = _result(fault_run, "login-flood")
+    assert result.state is State.UNKNOWN and not result.reachable
+    assert (f"printed more than {CAP} bytes (ssh.max_output_bytes) before any inspection "
+            "command finished") in (result.error or "")
+    transcript = fault_run.stored("login-flood").transcript or ""
+    assert "login-flood" in transcript and len(transcript.encode()) < 2 * CAP
