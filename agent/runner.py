@@ -19,6 +19,7 @@ from agent.errors import (
     PackError,
     PackRefusedError,
     ParseError,
+    StoreError,
     XunjianError,
 )
 from agent.packs.approval import PACK_CHECK, ApprovalBook, scopes_of
@@ -401,7 +402,12 @@ class Inspector:
                         continue  # stopped before this device started
                     results.append(self._record(device, run_id, outcome))
         except BaseException:
-            self.store.finish_run(run_id, State.worst([r.state for r in results]), "aborted")
+            try:
+                self.store.finish_run(run_id, State.worst([r.state for r in results]),
+                                      "aborted")
+            except StoreError as also:  # the store is what failed: say why, not this
+                log.warning("run %d could not be recorded as aborted (%s); the next start "
+                            "of xunjian does it", run_id, also)
             raise
         state = State.worst([r.state for r in results])
         stopped = len(results) < len(devices)

@@ -7,6 +7,7 @@ result committed before it; the run itself is then marked ``aborted`` at the nex
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import zlib
@@ -23,7 +24,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, case, create_engine, event, func, insert, select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from agent.errors import DuplicateResultError, StoreError
@@ -81,15 +82,33 @@ def _alembic_config() -> Config:
     return cfg
 
 
+_KEPT = "results stored earlier are kept"
+
+
+def _advice(exc: Exception, url: str) -> str:
+    """What to do about a store failure the operator can fix: a full disk, a database server
+    that is down or refuses connections."""
+    text = str(exc).lower()
+    if (getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text
+            or "no space left" in text):
+        return f"; free space where the store keeps its data, then run again ({_KEPT})"
+    if isinstance(exc, OperationalError) and not url.startswith("sqlite"):
+        return ("; check that the database server is running and accepts connections for "
+                f"store.url, then run again ({_KEPT})")
+    return ""
+
+
 @contextlib.contextmanager
 def _storing(what: str, url: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as exc:
         detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        raise StoreError(f"result store {url}: {what} failed: {detail}") from exc
+        raise StoreError(f"result store {url}: {what} failed: {detail}"
+                         f"{_advice(exc, url)}") from exc
     except OSError as exc:
-        raise StoreError(f"result store {url}: {what} failed: {exc.strerror or exc}") from exc
+        raise StoreError(f"result store {url}: {what} failed: {exc.strerror or exc}"
+                         f"{_advice(exc, url)}") from exc
 
 
 def _aware(value: datetime) -> datetime:
