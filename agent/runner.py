@@ -148,6 +148,7 @@ class Inspector:
         self._auth: dict[str, AuthMaterial | CredentialError] = {}
         #: shared by a worker's concurrent tasks, so trust-on-first-use writes don't race
         self._known_hosts: KnownHosts | None = known_hosts
+        self._hosts_lock = threading.Lock()
 
     # -- preparation (once per run, not per device) ---------------------------------------
 
@@ -211,9 +212,12 @@ class Inspector:
         return material
 
     def _hosts(self) -> KnownHosts:
-        if self._known_hosts is None:
-            self._known_hosts = known_hosts_for(self.settings, self.data_dir)
-        return self._known_hosts
+        # Once per run: without the lock, every worker that started before the first load
+        # finished read the files again (50 loads per run at 50 workers).
+        with self._hosts_lock:
+            if self._known_hosts is None:
+                self._known_hosts = known_hosts_for(self.settings, self.data_dir)
+            return self._known_hosts
 
     def _endpoint(self, device: Device) -> Endpoint:
         return Endpoint(device.name, device.address, device.port)
