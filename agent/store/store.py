@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import zlib
 from collections.abc import Collection, Iterator
@@ -18,11 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, insert, select, text
+from sqlalchemy import inspect as inspect_db
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -74,7 +72,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _alembic_config() -> Config:
+_REVISION = re.compile(r"""^revision\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"""^down_revision\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def schema_head() -> str | None:
+    """The newest migration's revision, read from the version files: importing alembic costs
+    0.3 s of CPU on every start, and the schema is nearly always current. ``None`` when the
+    files do not name exactly one head (alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (resources.files("agent") / "store" / "migrations" / "versions").iterdir():
+        if path.name.endswith(".py"):
+            source = path.read_text(encoding="utf-8")
+            if found := _REVISION.search(source):
+                revisions.add(found[1])
+            if found := _DOWN_REVISION.search(source):
+                parents.add(found[1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not inspect_db(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config  # noqa: PLC0415 (only when migrating)
+
     cfg = Config()
     cfg.set_main_option("script_location",
                         str(resources.files("agent") / "store" / "migrations"))
@@ -128,10 +155,12 @@ class Store:
 
     def migrate(self) -> None:
         with _storing("schema migration", self.url), self.engine.begin() as conn:
-            cfg = _alembic_config()
-            head = ScriptDirectory.from_config(cfg).get_current_head()
-            if MigrationContext.configure(conn).get_current_revision() == head:
+            head = schema_head()
+            if head is not None and _current_revision(conn) == head:
                 return
+            from alembic import command  # noqa: PLC0415 (only when migrating)
+
+            cfg = _alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
