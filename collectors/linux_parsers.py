@@ -126,6 +126,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _int(token: str, what: str) -> int:
+    if token.isdigit() and token.isascii() and len(token) <= 20:  # the usual case, no regex
+        return int(token)
     if not _INT_RE.fullmatch(token):
         raise _GarbledError(f"{what} is not a whole number: {_snip(token)}")
     return int(token)
