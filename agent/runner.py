@@ -32,7 +32,6 @@ from collectors.base import Collector, CollectResult, PackRef
 from collectors.hostkeys import KnownHosts
 from collectors.linux import LinuxCollector
 from collectors.local import LocalCollector
-from collectors.network.collector import NetmikoCollector
 from collectors.pack import Pack, PackItem, combine, item_key
 from collectors.pack_library import PackLibrary, runs_on, standard_pack_name
 from collectors.pack_parsers import parse_output
@@ -235,6 +234,10 @@ class Inspector:
                 raise CredentialError(f"jump host {hop.name}: no credential set configured")
             jump = (self._endpoint(hop), self._credential(hop.credentials))
         if device.platform in NETWORK_PLATFORMS:
+            # netmiko (and its 150 drivers) is imported only when a network device is
+            # inspected: 0.07 s of CPU at every start of a Linux-only run
+            from collectors.network.collector import NetmikoCollector  # noqa: PLC0415
+
             return NetmikoCollector(
                 self._endpoint(device), device.platform, self._credential(device.credentials),
                 self._hosts(), self.settings, pack, self.redactor, jump=jump,
