@@ -37,7 +37,7 @@ def test_rows_are_exactly_those_of_ntc_templates(raw: Path) -> None:
     assert ntc(platform, command, output) == expected  # the reused template starts afresh
 
 
-def test_threads_parse_with_their_own_template_state() -> None:
+def test_threads_share_templates_without_mixing_their_state() -> None:
     raws = [p for p in CASES if p.parent.name == "show_interfaces"][:4]
     assert raws
     work = [(p.parent.parent.name, p.read_text(encoding="utf-8")) for p in raws]
