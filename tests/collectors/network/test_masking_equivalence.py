@@ -48,6 +48,8 @@ def test_the_same_as_line_by_line(path: Path) -> None:
     "no secrets here\n" * 50,
     "",
     "tacacs-server host 10.0.0.1 key 7 0822455D0A16",
+    "tacacs-server host 10.0.0.1 \u212aey 7 0822455D0A16\n",  # Kelvin sign: not ASCII
+    "USERNAME admin SECRET 5 $1$abc$xyz\nSNMP-SERVER COMMUNITY private RO\n",
 ])
 def test_the_same_on_edge_cases(text: str) -> None:
     assert mask_secrets(text) == line_by_line(text)
