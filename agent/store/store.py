@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import socket
 import zlib
 from collections.abc import Collection, Iterator
@@ -19,11 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Executable,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy import inspect as inspect_db
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -75,7 +86,36 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _alembic_config() -> Config:
+_REVISION = re.compile(r"""^revision\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"""^down_revision\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+
+
+def schema_head() -> str | None:
+    """The newest migration's revision, read from the version files: importing alembic costs
+    0.3 s of CPU on every start, and the schema is nearly always current. ``None`` when the
+    files do not name exactly one head (alembic then decides)."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (resources.files("agent") / "store" / "migrations" / "versions").iterdir():
+        if path.name.endswith(".py"):
+            source = path.read_text(encoding="utf-8")
+            if found := _REVISION.search(source):
+                revisions.add(found[1])
+            if found := _DOWN_REVISION.search(source):
+                parents.add(found[1])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(conn: Connection) -> str | None:
+    if not inspect_db(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config  # noqa: PLC0415 (only when migrating)
+
     cfg = Config()
     cfg.set_main_option("script_location",
                         str(resources.files("agent") / "store" / "migrations"))
@@ -148,10 +188,12 @@ class Store:
 
     def migrate(self) -> None:
         with _storing("schema migration", self.url), self.engine.begin() as conn:
-            cfg = _alembic_config()
-            head = ScriptDirectory.from_config(cfg).get_current_head()
-            if MigrationContext.configure(conn).get_current_revision() == head:
+            head = schema_head()
+            if head is not None and _current_revision(conn) == head:
                 return
+            from alembic import command  # noqa: PLC0415 (only when migrating)
+
+            cfg = _alembic_config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -337,28 +379,32 @@ class Store:
     # -- results --------------------------------------------------------------------------
 
     def save_result(self, run_id: int, device: Device, result: DeviceResult) -> int:
-        """Commit one device's result (checks and raw outputs in one executemany each)."""
-        row = DeviceResultRow(
-            run_id=run_id, device=result.device, address=result.address,
-            platform=result.platform, state=result.state.value, reachable=result.reachable,
-            error=result.error, started_at=result.started_at, finished_at=result.finished_at,
-            pack_name=result.pack.name if result.pack else None,
-            pack_version=result.pack.version if result.pack else None,
-            pack_hash=result.pack.content_hash if result.pack else None,
-            packs=[p.model_dump(mode="json") for p in result.packs] or None,
-            facts=result.facts.model_dump(mode="json") if result.facts else None,
-            item_errors=result.item_errors,
-            transcript=_compress(result.transcript) if result.transcript else None,
-        )
+        """Commit one device's result: SQLAlchemy Core statements on one connection (the ORM's
+        unit of work cost 1.9 ms of CPU per Linux host on SQLite; this 1.1 ms)."""
+        values = {
+            "run_id": run_id, "device": result.device, "address": result.address,
+            "platform": result.platform, "state": result.state.value,
+            "reachable": result.reachable, "error": result.error,
+            "started_at": result.started_at, "finished_at": result.finished_at,
+            "pack_name": result.pack.name if result.pack else None,
+            "pack_version": result.pack.version if result.pack else None,
+            "pack_hash": result.pack.content_hash if result.pack else None,
+            "packs": [p.model_dump(mode="json") for p in result.packs] or None,
+            "facts": result.facts.model_dump(mode="json") if result.facts else None,
+            "item_errors": result.item_errors,
+            "transcript": _compress(result.transcript) if result.transcript else None,
+        }
         raw = [{"item": r.item, "command": r.command, "exit_code": r.exit_code,
                 "duration_seconds": r.duration_seconds, "truncated": r.truncated,
                 "output": _compress(r.output)} for r in result.raw]
         meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
+        inventory = {"name": device.name, "address": device.address,
+                     "platform": device.platform, "meta": meta, "updated_at": datetime.now(UTC)}
         with _storing(f"saving the result of {result.device}", self.url), \
-                self._session.begin() as s:
-            s.add(row)
+                self.engine.begin() as conn:
             try:
-                s.flush()
+                key = conn.execute(_INSERT_RESULT, values).inserted_primary_key
+                result_id: int = key[0] if key is not None else 0
             except IntegrityError as exc:
                 if "uq_device_results_run_device" in str(exc.orig) or _is_run_device_dup(exc):
                     raise DuplicateResultError(
@@ -366,20 +412,22 @@ class Store:
                         "(a retried task) was not stored") from exc
                 raise
             if result.checks:
-                s.execute(insert(CheckRow),
-                          [_check_values(c) | {"result_id": row.id} for c in result.checks])
+                conn.execute(_INSERT_CHECK, [_check_values(c) | {"result_id": result_id}
+                                             for c in result.checks])
             if raw:
-                s.execute(insert(RawOutputRow), [r | {"result_id": row.id} for r in raw])
+                conn.execute(_INSERT_RAW, [r | {"result_id": result_id} for r in raw])
             if result.config is not None:
-                self._save_config(s, row, result.config)
-            s.merge(DeviceRow(name=device.name, address=device.address,
-                              platform=device.platform, meta=meta,
-                              updated_at=datetime.now(UTC)))
-            return row.id
+                with Session(bind=conn) as s:
+                    self._save_config(s, result.device, result_id, result.finished_at,
+                                      result.config)
+                    s.flush()
+            conn.execute(_upsert_device(conn.dialect.name, inventory))
+            return result_id
 
-    def _save_config(self, s: Session, row: DeviceResultRow, config: ConfigSnapshot) -> None:
+    def _save_config(self, s: Session, device: str, result_id: int, finished_at: datetime,
+                     config: ConfigSnapshot) -> None:
         """Keep a new config version only when it differs from the device's latest one."""
-        latest = s.scalars(select(ConfigVersion).where(ConfigVersion.device == row.device)
+        latest = s.scalars(select(ConfigVersion).where(ConfigVersion.device == device)
                            .order_by(ConfigVersion.collected_at.desc(), ConfigVersion.id.desc())
                            .limit(1)).first()
         if latest is not None and latest.sha256 == config.sha256:
@@ -388,10 +436,10 @@ class Store:
         if latest is not None:
             before = f"{_aware(latest.collected_at):%Y-%m-%d %H:%M} UTC"
             change = diff(_decompress(latest.text) or "", config.text,
-                          f"{row.device} version {latest.id} ({before})",
-                          f"{row.device} now ({row.finished_at:%Y-%m-%d %H:%M} UTC)")
+                          f"{device} version {latest.id} ({before})",
+                          f"{device} now ({finished_at:%Y-%m-%d %H:%M} UTC)")
         s.add(ConfigVersion(
-            device=row.device, result_id=row.id, collected_at=row.finished_at,
+            device=device, result_id=result_id, collected_at=finished_at,
             sha256=config.sha256, lines=config.lines, masked=config.masked,
             text=_compress(config.text), previous_id=latest.id if latest else None,
             diff=_compress(change.text) if change else None,
@@ -413,17 +461,19 @@ class Store:
 
     def previous(self, device: str, before_run: int | None = None) -> Previous | None:
         """Facts of the device's latest reachable inspection (before ``before_run``)."""
-        query = (select(DeviceResultRow)
+        # Two columns on a plain connection, not the ORM row with its transcript blob
+        # (0.29 -> 0.22 ms of CPU per device and run).
+        query = (select(DeviceResultRow.facts, DeviceResultRow.finished_at)
                  .where(DeviceResultRow.device == device, DeviceResultRow.reachable.is_(True),
                         DeviceResultRow.facts.is_not(None))
                  .order_by(DeviceResultRow.started_at.desc()).limit(1))
         if before_run is not None:
             query = query.where(DeviceResultRow.run_id != before_run)
-        with _storing("reading history", self.url), self._session() as s:
-            row = s.scalars(query).first()
-            if row is None or row.facts is None:
-                return None
-            return Previous(HostFacts.model_validate(row.facts), _aware(row.finished_at))
+        with _storing("reading history", self.url), self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.facts is None:
+            return None
+        return Previous(HostFacts.model_validate(row.facts), _aware(row.finished_at))
 
     def history(self, device: str, limit: int = 20) -> list[DeviceResult]:
         query = (select(DeviceResultRow).where(DeviceResultRow.device == device)
@@ -607,6 +657,22 @@ class RunDeviceSummary:
     error: str | None
     started_at: datetime
     finished_at: datetime
+
+
+_TABLES = DeviceResultRow.metadata.tables
+_INSERT_RESULT = insert(_TABLES[DeviceResultRow.__tablename__])
+_INSERT_CHECK = insert(_TABLES[CheckRow.__tablename__])
+_INSERT_RAW = insert(_TABLES[RawOutputRow.__tablename__])
+
+
+def _upsert_device(dialect: str, values: dict[str, Any]) -> Executable:
+    """The device's inventory row, inserted or replaced (both supported stores have
+    ``INSERT … ON CONFLICT``)."""
+    table = _TABLES[DeviceRow.__tablename__]
+    statement = (postgresql_insert(table) if dialect == "postgresql"
+                 else sqlite_insert(table)).values(values)
+    return statement.on_conflict_do_update(
+        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"})
 
 
 def _is_run_device_dup(exc: IntegrityError) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -147,7 +148,8 @@ class NetmikoCollector:
             conn = self._prepare(transport, session_log)
             # Huawei and H3C print the device name only in the prompt (<CORE-SW-01>).
             prompt_name = str(conn.base_prompt or "").strip() or None
-            self._run_items(conn, deadline, outputs, raw, errors)
+            prompt = self._find_prompt(conn)
+            self._run_items(conn, deadline, outputs, raw, errors, prompt)
         except CollectionError as exc:
             exc.transcript = self._transcript(session_log, started, str(exc))
             raise
@@ -198,9 +200,21 @@ class NetmikoCollector:
                 ) from exc
         return conn
 
+    def _find_prompt(self, conn: BaseConnection) -> str:
+        """The session's prompt, found once after enable. send_command would look for it again
+        before every command (a round trip and a 25 ms wait each; 14 commands a device) only
+        to wait for the same text; a read-only session never changes it."""
+        try:
+            return str(conn.find_prompt())
+        except (NetmikoBaseException, ValueError, OSError, EOFError,
+                paramiko.SSHException) as exc:
+            raise CollectionError(
+                f"{self.endpoint}: logged in, but no prompt came back ({_short(exc)}); check "
+                f"that the platform ({self.platform}) is right") from exc
+
     def _run_items(
         self, conn: BaseConnection, deadline: float, outputs: dict[str, str],
-        raw: list[RawOutput], errors: dict[str, str],
+        raw: list[RawOutput], errors: dict[str, str], prompt: str,
     ) -> None:
         items = list(self.pack.items)
         for index, item in enumerate(items):
@@ -210,7 +224,7 @@ class NetmikoCollector:
                       f"{self.settings.host_timeout:g} s (ssh.host_timeout) ran out")
                 return
             try:
-                text, seconds = self._send(conn, item, remaining)
+                text, seconds = self._send(conn, item, remaining, prompt)
             except _OutputCapReachedError as flood:
                 errors[item.id], kept = self._flooded(item, flood.kept)
                 raw.append(RawOutput(item=item.id, command=item.command, output=kept,
@@ -287,7 +301,7 @@ class NetmikoCollector:
     def _timeout(self, item: PackItem) -> float:
         return item.timeout or self.settings.command_timeout
 
-    def _send(self, conn: BaseConnection, item: PackItem, remaining: float
+    def _send(self, conn: BaseConnection, item: PackItem, remaining: float, prompt: str
               ) -> tuple[str, float]:
         command = item.command or ""  # network packs hold commands only (no scripts)
         self.guard(command)
@@ -296,8 +310,10 @@ class NetmikoCollector:
             channel.limit(self.settings.max_output_bytes + _ECHO_AND_PROMPT_BYTES)
         t0 = self.clock()
         try:
+            # the pattern send_command builds itself after finding the prompt
             output = conn.send_command(
-                command, read_timeout=min(self._timeout(item), remaining),
+                command, expect_string=re.escape(prompt.strip()), auto_find_prompt=False,
+                read_timeout=min(self._timeout(item), remaining),
                 strip_prompt=True, strip_command=True)
         finally:
             if channel is not None:

@@ -14,7 +14,7 @@ from support.builders import DEVICE, make_result
 
 from agent.errors import StoreError
 from agent.store import Store
-from agent.store.store import _alembic_config
+from agent.store.store import _alembic_config, schema_head
 from checks.model import State
 from collectors.base import PackRef
 
@@ -76,6 +76,27 @@ def test_reopening_does_not_migrate_again_and_keeps_data(tmp_path) -> None:
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == head
     again.close()
+
+
+def test_schema_head_read_from_the_files_is_alembics_head() -> None:
+    assert schema_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_a_current_store_opens_without_importing_alembic(tmp_path) -> None:
+    Store.open(None, tmp_path).close()  # creates and migrates
+    code = ("import sys; from pathlib import Path; from agent.store import Store; "
+            f"Store.open(None, Path({str(tmp_path)!r})).close(); "
+            "print('alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=os.getcwd())
+    assert done.stdout.strip() == "False"
+    with sqlite3.connect(tmp_path / "xunjian.db") as conn:  # an older schema still migrates
+        conn.execute("UPDATE alembic_version SET version_num = '0006'")
+        conn.execute("DROP INDEX uq_device_results_run_device")
+    Store.open(None, tmp_path).close()
+    with sqlite3.connect(tmp_path / "xunjian.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == \
+            schema_head()
 
 
 def test_runs_of_a_dead_agent_are_marked_aborted_and_results_kept(tmp_path) -> None:
