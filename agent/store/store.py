@@ -10,7 +10,7 @@ import contextlib
 import os
 import socket
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -22,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import Engine, case, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -318,46 +318,50 @@ class Store:
 
     def save_result(self, run_id: int, device: Device, result: DeviceResult) -> int:
         """Commit one device's result (checks and raw outputs in one executemany each)."""
-        row = DeviceResultRow(
-            run_id=run_id, device=result.device, address=result.address,
-            platform=result.platform, state=result.state.value, reachable=result.reachable,
-            error=result.error, started_at=result.started_at, finished_at=result.finished_at,
-            pack_name=result.pack.name if result.pack else None,
-            pack_version=result.pack.version if result.pack else None,
-            pack_hash=result.pack.content_hash if result.pack else None,
-            packs=[p.model_dump(mode="json") for p in result.packs] or None,
-            facts=result.facts.model_dump(mode="json") if result.facts else None,
-            item_errors=result.item_errors,
-            transcript=_compress(result.transcript) if result.transcript else None,
-        )
-        raw = [{"item": r.item, "command": r.command, "exit_code": r.exit_code,
-                "duration_seconds": r.duration_seconds, "truncated": r.truncated,
-                "output": _compress(r.output)} for r in result.raw]
-        meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
-        with _storing(f"saving the result of {result.device}", self.url), \
-                self._session.begin() as s:
-            s.add(row)
+        return self.save_results(run_id, [(device, result)])[0]
+
+    def save_results(self, run_id: int,
+                     items: Sequence[tuple[Device, DeviceResult]]) -> list[int]:
+        """Commit several devices' results of one run in one transaction (all or none); the
+        ids in the order given. One executemany per table, whatever the number of devices:
+        storing a 1,000-device run result by result took ~20x longer (imports, benchmarks)."""
+        if not items:
+            return []
+        names = [result.device for _, result in items]
+        what = (f"saving the result of {names[0]}" if len(items) == 1
+                else f"saving {len(items)} results of run {run_id}")
+        rows = [_result_values(run_id, result) for _, result in items]
+        now = datetime.now(UTC)
+        devices = {device.name: _device_values(device, now) for device, _ in items}
+        with _storing(what, self.url), self._session.begin() as s:
             try:
-                s.flush()
+                ids = list(s.scalars(insert(DeviceResultRow).returning(
+                    DeviceResultRow.id, sort_by_parameter_order=True), rows))
             except IntegrityError as exc:
                 if "uq_device_results_run_device" in str(exc.orig) or _is_run_device_dup(exc):
-                    raise DuplicateResultError(
-                        f"run {run_id} already has a result for {result.device}; this one "
-                        "(a retried task) was not stored") from exc
+                    raise DuplicateResultError(_duplicate_message(run_id, names)) from exc
                 raise
-            if result.checks:
-                s.execute(insert(CheckRow),
-                          [_check_values(c) | {"result_id": row.id} for c in result.checks])
+            checks = [_check_values(c) | {"result_id": rid}
+                      for rid, (_, result) in zip(ids, items, strict=True)
+                      for c in result.checks]
+            if checks:
+                s.execute(insert(CheckRow), checks)
+            raw = [_raw_values(r) | {"result_id": rid}
+                   for rid, (_, result) in zip(ids, items, strict=True) for r in result.raw]
             if raw:
-                s.execute(insert(RawOutputRow), [r | {"result_id": row.id} for r in raw])
-            if result.config is not None:
-                self._save_config(s, row, result.config)
-            s.merge(DeviceRow(name=device.name, address=device.address,
-                              platform=device.platform, meta=meta,
-                              updated_at=datetime.now(UTC)))
-            return row.id
+                s.execute(insert(RawOutputRow), raw)
+            for rid, (_, result) in zip(ids, items, strict=True):
+                if result.config is not None:
+                    self._save_config(s, rid, result, result.config)
+            known = set(s.scalars(select(DeviceRow.name).where(DeviceRow.name.in_(devices))))
+            if known:
+                s.execute(update(DeviceRow), [v for n, v in devices.items() if n in known])
+            if fresh := [v for n, v in devices.items() if n not in known]:
+                s.execute(insert(DeviceRow), fresh)
+            return ids
 
-    def _save_config(self, s: Session, row: DeviceResultRow, config: ConfigSnapshot) -> None:
+    def _save_config(self, s: Session, result_id: int, row: DeviceResult,
+                     config: ConfigSnapshot) -> None:
         """Keep a new config version only when it differs from the device's latest one."""
         latest = s.scalars(select(ConfigVersion).where(ConfigVersion.device == row.device)
                            .order_by(ConfigVersion.collected_at.desc(), ConfigVersion.id.desc())
@@ -371,7 +375,7 @@ class Store:
                           f"{row.device} version {latest.id} ({before})",
                           f"{row.device} now ({row.finished_at:%Y-%m-%d %H:%M} UTC)")
         s.add(ConfigVersion(
-            device=row.device, result_id=row.id, collected_at=row.finished_at,
+            device=row.device, result_id=result_id, collected_at=row.finished_at,
             sha256=config.sha256, lines=config.lines, masked=config.masked,
             text=_compress(config.text), previous_id=latest.id if latest else None,
             diff=_compress(change.text) if change else None,
@@ -662,6 +666,43 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _result_values(run_id: int, result: DeviceResult) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "device": result.device, "address": result.address,
+        "platform": result.platform, "state": result.state.value,
+        "reachable": result.reachable, "error": result.error,
+        "started_at": result.started_at, "finished_at": result.finished_at,
+        "pack_name": result.pack.name if result.pack else None,
+        "pack_version": result.pack.version if result.pack else None,
+        "pack_hash": result.pack.content_hash if result.pack else None,
+        "packs": [p.model_dump(mode="json") for p in result.packs] or None,
+        "facts": result.facts.model_dump(mode="json") if result.facts else None,
+        "item_errors": result.item_errors,
+        "transcript": _compress(result.transcript) if result.transcript else None,
+    }
+
+
+def _raw_values(r: RawOutput) -> dict[str, Any]:
+    return {"item": r.item, "command": r.command, "exit_code": r.exit_code,
+            "duration_seconds": r.duration_seconds, "truncated": r.truncated,
+            "output": _compress(r.output)}
+
+
+def _device_values(device: Device, now: datetime) -> dict[str, Any]:
+    """The devices row: the inventory as last inspected."""
+    meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
+    return {"name": device.name, "address": device.address, "platform": device.platform,
+            "meta": meta, "updated_at": now}
+
+
+def _duplicate_message(run_id: int, names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return (f"run {run_id} already has a result for {names[0]}; this one (a retried "
+                "task) was not stored")
+    return (f"run {run_id} already has a result for one of {', '.join(names[:5])}"
+            f"{' ...' if len(names) > 5 else ''}; none of these {len(names)} was stored")
 
 
 def _check_values(c: CheckResult) -> dict[str, Any]:
