@@ -191,7 +191,7 @@ class _Facts:
         grows = index % 25 == 0
         data = min(0.55 + 0.013 * day, 0.97) if grows else 0.30 + (index % 7) * 0.05
         root = base.filesystems[0] if base.filesystems else _fs("/", 50 << 30, 0.2)
-        mem = 0.45 + (index % 9) * 0.04 + (day % 5) * 0.01
+        mem = 0.47 + (index % 9) * 0.05 + (day % 5) * 0.01  # one host in nine above 85 %
         when = FIRST_RUN + timedelta(days=day)
         return base.model_copy(update={
             "hostname": device.name,
@@ -203,6 +203,8 @@ class _Facts:
                             _fs("/var", 100 << 30, 0.35 + (index % 4) * 0.05)],
             "failed_units": ["backup.service"] if index % 60 == 11 else [],
             "time_synchronized": index % 90 != 13,
+            # the fixture's clock reading is from the day it was captured
+            "clock_offset_seconds": 0.004 * (index % 10),
             "hardware": (base.hardware.model_copy(update={"serial": _serial(device.name)})
                          if base.hardware else None),
         })
