@@ -86,24 +86,37 @@ def serving(config: Path, port: int, log: Path, timeout: float = 120) -> Iterato
 @dataclass(frozen=True)
 class Scrape:
     seconds: float
+    #: CPU time the agent process spent meanwhile (user + system): what the scrape cost it,
+    #: whatever else the machine was doing
+    agent_cpu_seconds: float
     size_bytes: int
     samples: int
 
 
-def scrape(client: httpx.Client, url: str) -> Scrape:
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def scrape(client: httpx.Client, served: ServeProcess) -> Scrape:
+    agent = psutil.Process(served.process.pid)
+    cpu = _cpu(agent)
     start = time.perf_counter()
-    response = client.get(f"{url}/metrics")
+    response = client.get(f"{served.url}/metrics")
     took = time.perf_counter() - start
+    spent = _cpu(agent) - cpu
     response.raise_for_status()
     body = response.content
     samples = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
-    return Scrape(took, len(body), samples)
+    return Scrape(took, spent, len(body), samples)
 
 
 def _stats(scrapes: list[Scrape]) -> dict[str, float]:
     times = [s.seconds for s in scrapes]
+    cpu = [s.agent_cpu_seconds for s in scrapes]
     return {"median_ms": round(statistics.median(times) * 1000, 1),
-            "max_ms": round(max(times) * 1000, 1), "count": len(times)}
+            "max_ms": round(max(times) * 1000, 1), "count": len(times),
+            "agent_cpu_median_ms": round(statistics.median(cpu) * 1000, 1)}
 
 
 def measure(config: Path, port: int, log: Path, store_full_run: Callable[[], None], *,
@@ -111,17 +124,18 @@ def measure(config: Path, port: int, log: Path, store_full_run: Callable[[], Non
     """First, steady and after-a-full-run scrape times, then the agent's RSS."""
     with serving(config, port, log) as served, httpx.Client(timeout=120) as client:
         rss_idle = served.rss_bytes()
-        first = scrape(client, served.url)
-        steady_scrapes = [scrape(client, served.url) for _ in range(steady)]
+        first = scrape(client, served)
+        steady_scrapes = [scrape(client, served) for _ in range(steady)]
         after = []
         for _ in range(after_runs):
             store_full_run()
-            after.append(scrape(client, served.url))
-            steady_scrapes.append(scrape(client, served.url))
+            after.append(scrape(client, served))
+            steady_scrapes.append(scrape(client, served))
         rss = served.rss_bytes()
         peak = psutil.Process(served.process.pid).memory_info()
         return {
             "first_ms": round(first.seconds * 1000, 1),
+            "first_agent_cpu_ms": round(first.agent_cpu_seconds * 1000, 1),
             "steady": _stats(steady_scrapes),
             "after_full_run": _stats(after),
             "exposition_bytes": first.size_bytes, "samples": first.samples,
