@@ -755,19 +755,21 @@ _CHECK_COLUMNS = (
 
 def _load_results(s: Session, ids: Any) -> dict[int, DeviceResult]:
     """Results whose id is in ``ids`` (a list or a subquery), in two queries. Columns, not
-    ORM objects: building 15,000 check rows as ORM instances took most of a scrape."""
+    ORM objects: building 15,000 check rows as ORM instances took most of a scrape. Checks
+    are validated from plain dicts: pydantic-core does that in ~1 µs, three times faster than
+    ``model_construct``'s Python loop (profiled at 1,000 devices, ~20,000 checks)."""
     rows = s.execute(select(*_RESULT_COLUMNS).where(DeviceResultRow.id.in_(ids))
                      .order_by(DeviceResultRow.device)).all()
     checks: dict[int, list[CheckResult]] = {}
+    validate = CheckResult.model_validate
     for c in s.execute(select(*_CHECK_COLUMNS).where(CheckRow.result_id.in_(ids))
                        .order_by(CheckRow.id)):
-        value: float | str | None = c.value_num if c.value_num is not None else c.value_text
-        # stored from validated models: constructing without re-validating is 5x faster
-        checks.setdefault(c.result_id, []).append(CheckResult.model_construct(
-            check=c.check, item=c.item, title=c.title, state=State(c.state), value=value,
-            unit=c.unit, warn=c.warn, crit=c.crit, message=c.message,
-            evidence=list((c.evidence or {}).get("items", [])), waived=c.waived,
-            waiver_reason=c.waiver_reason, waiver_expires=c.waiver_expires))
+        checks.setdefault(c.result_id, []).append(validate({
+            "check": c.check, "item": c.item, "title": c.title, "state": c.state,
+            "value": c.value_num if c.value_num is not None else c.value_text,
+            "unit": c.unit, "warn": c.warn, "crit": c.crit, "message": c.message,
+            "evidence": (c.evidence or {}).get("items", []), "waived": c.waived,
+            "waiver_reason": c.waiver_reason, "waiver_expires": c.waiver_expires}))
     return {r.id: DeviceResult(
         device=r.device, address=r.address, platform=r.platform, state=State(r.state),
         reachable=r.reachable, error=r.error, started_at=_aware(r.started_at),
