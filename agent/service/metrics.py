@@ -477,11 +477,17 @@ class XunjianCollector(Collector):
             families.add(results[name], meta.get(name))
         return families.families()
 
-    def _results_text(self) -> bytes:
+    def refresh(self) -> int:
+        """Bring the per-device cache up to date with the store, as the next scrape would;
+        returns how many devices were (re)formatted. :class:`CacheWarmer` calls it when new
+        results are stored, so the scrape after a run finds them ready."""
+        return self._update_cache()[1]
+
+    def _update_cache(self) -> tuple[list[_CachedDevice], int]:
         ids = self.store.latest_result_ids()
         meta = self.store.device_meta()
         names = self._wanted(ids)
-        with self._lock:  # scrapes can overlap; the cache is shared
+        with self._lock:  # scrapes (and the warmer) can overlap; the cache is shared
             stale = [n for n in names if (c := self._cache.get(n)) is None
                      or c.result_id != ids[n] or c.meta != meta.get(n)]
             loaded = self.store.results_by_id([ids[n] for n in stale]) if stale else {}
@@ -492,11 +498,13 @@ class XunjianCollector(Collector):
                 families = self._families()
                 families.add(result, meta.get(name))
                 self._cache[name] = _CachedDevice(
-                    ids[name], meta.get(name),
-                    [f.text() for f in families.all()])
+                    ids[name], meta.get(name), [f.text() for f in families.all()])
             for gone in self._cache.keys() - set(names):
                 del self._cache[gone]
-            cached = [self._cache[n] for n in names if n in self._cache]
+            return [self._cache[n] for n in names if n in self._cache], len(stale)
+
+    def _results_text(self) -> bytes:
+        cached, _ = self._update_cache()
         headers = [f.header() for f in self._families().all()]
         parts = []
         for index, header in enumerate(headers):

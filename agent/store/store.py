@@ -443,6 +443,12 @@ class Store:
             rows = s.execute(select(DeviceRow.name, _latest_id())).all()
         return {name: result_id for name, result_id in rows if result_id is not None}
 
+    def last_result_id(self) -> int | None:
+        """The highest result id (one index lookup): it moves whenever a result is stored,
+        which is how the ``/metrics`` cache warmer notices new results cheaply."""
+        with _storing("reading the latest results", self.url), self._session() as s:
+            return s.scalar(select(func.max(DeviceResultRow.id)))
+
     def results_by_id(self, ids: Collection[int]) -> dict[int, DeviceResult]:
         """Results by id, checks included (no raw outputs, no transcript)."""
         found: dict[int, DeviceResult] = {}
