@@ -273,16 +273,27 @@ class History:
                 pack=_PACKS[device.platform],
                 facts=facts, checks=checks, config=config)
 
-    def store_run(self, store: Store, day: int, *, batch: int = 500) -> int:
-        """One run of the whole fleet, stored in batches of ``batch`` devices."""
+    def store_run(self, store: Store, day: int, *, batch: int = 500,
+                  pace: float | None = None) -> int:
+        """One run of the whole fleet, stored in batches of ``batch`` devices; with ``pace``
+        (devices a second) batches of 25 are stored at that rate, as a real run stores its
+        results while devices finish."""
+        if pace is not None:
+            batch = 25
         run = store.start_run("schedule", self.fleet.size, None, plan="daily")
+        start = time.monotonic()
+        stored = 0
         pending: list[tuple[Device, DeviceResult]] = []
         states = []
         for item in self.results(day):
             pending.append(item)
             states.append(item[1].state)
             if len(pending) >= batch:
+                if pace is not None:  # wait until these devices would have finished
+                    time.sleep(max(0.0, (stored + len(pending)) / pace
+                                   - (time.monotonic() - start)))
                 store.save_results(run, pending)
+                stored += len(pending)
                 pending = []
         store.save_results(run, pending)
         store.finish_run(run, State.worst(states))

@@ -35,6 +35,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 #: the issue's targets at 1,000 devices (reported at every size; judged against the size run)
 TARGETS = {"metrics_ms": 200.0, "rss_mb": 300.0, "report_html_s": 10.0, "report_pdf_s": 60.0}
 
+#: devices a second a run stores its results at: xunjian inspected 1,000 OpenSSH hosts in
+#: ~16 s in the fleet benchmark (issue 7's reference: bare paramiko pool 15.9 s)
+RUN_PACE = 62.5
+
 _T = TypeVar("_T")
 
 
@@ -70,9 +74,13 @@ def _rows(size: int, fill_s: float, metrics: dict[str, Any], report: dict[str, A
         _row("/metrics steady scrape (median)", metrics["steady"]["median_ms"], "ms",
              t["metrics_ms"], cpu=metrics["steady"]["agent_cpu_median_ms"]),
         _row("/metrics steady scrape (max)", metrics["steady"]["max_ms"], "ms"),
-        _row("/metrics after a full run (median)", metrics["after_full_run"]["median_ms"],
-             "ms", t["metrics_ms"], cpu=metrics["after_full_run"]["agent_cpu_median_ms"]),
-        _row("/metrics after a full run (max)", metrics["after_full_run"]["max_ms"], "ms"),
+        _row("/metrics right after a full run (median)",
+             metrics["after_full_run"]["median_ms"], "ms", t["metrics_ms"],
+             cpu=metrics["after_full_run"]["agent_cpu_median_ms"]),
+        _row("/metrics right after a full run (max)", metrics["after_full_run"]["max_ms"], "ms"),
+        _row("/metrics right after a run stored at once (median)",
+             metrics["after_run_stored_at_once"]["median_ms"], "ms",
+             cpu=metrics["after_run_stored_at_once"]["agent_cpu_median_ms"]),
         _row("/metrics samples", metrics["samples"], "series"),
         _row("agent RSS after the scrapes", metrics["rss_mb"], "MB", t["rss_mb"]),
         _row("report: collect the data", report["collect_s"], "s",
@@ -104,11 +112,14 @@ def run(size: str, out_dir: Path, *, work_dir: Path | None = None) -> dict[str, 
             history = _timed(phases, "fill", lambda: fill(store, fleet))
             next_day = iter(range(DAYS, DAYS + 10))
 
-            def store_full_run() -> None:
+            def store_run() -> None:
+                history.store_run(store, next(next_day), pace=RUN_PACE)
+
+            def store_run_at_once() -> None:
                 history.store_run(store, next(next_day))
 
             metrics = _timed(phases, "metrics", lambda: _scale_metrics.measure(
-                fleet.config_path, port, work / "serve.log", store_full_run))
+                fleet.config_path, port, work / "serve.log", store_run, store_run_at_once))
             report = _timed(phases, "report", lambda: _scale_report.measure(
                 store, fleet.loaded, PERIOD, CUSTOMER, work / "reports"))
         finally:
