@@ -82,7 +82,7 @@ class _Family:
 
     Samples are kept as (label values, value) and formatted straight to exposition text
     (:meth:`text`): building prometheus_client's Sample objects and formatting them through
-    it took most of a scrape of 1,000 freshly inspected devices (~100,000 samples). The
+    it took a third of a scrape of 1,000 freshly inspected devices (~100,000 samples). The
     :attr:`metric` (for ``collect()`` and ``/probe``) is built from the same samples."""
 
     def __init__(self, kind: str, name: str, doc: str, labels: Sequence[str]) -> None:
@@ -101,16 +101,19 @@ class _Family:
             self._seen.add(key)
             self.samples.append((key, value))
 
+    def _empty(self) -> CounterMetricFamily | GaugeMetricFamily:
+        return (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(
+            self.name, self.doc, labels=list(self.labels))
+
     @property
     def metric(self) -> Metric:
-        family = (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(
-            self.name, self.doc, labels=list(self.labels))
+        family = self._empty()
         for labels, value in self.samples:
             family.add_metric(list(labels), value)
         return family
 
     def header(self) -> bytes:
-        return _format_header(self.metric)
+        return _format_header(self._empty())
 
     def text(self) -> bytes:
         """The samples' lines, as ``generate_latest`` writes them (labels sorted by name)."""
@@ -142,7 +145,7 @@ class _InfoFamily:
         return family
 
     def header(self) -> bytes:
-        return _format_header(self.metric)
+        return _format_header(InfoMetricFamily(self.name, self.doc, labels=list(self.labels)))
 
     def text(self) -> bytes:
         lines = []
