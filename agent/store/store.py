@@ -323,8 +323,8 @@ class Store:
     def save_results(self, run_id: int,
                      items: Sequence[tuple[Device, DeviceResult]]) -> list[int]:
         """Commit several devices' results of one run in one transaction (all or none); the
-        ids in the order given. One executemany per table, whatever the number of devices:
-        storing a 1,000-device run result by result took ~20x longer (imports, benchmarks)."""
+        ids in the order given. One executemany per table, whatever the number of devices,
+        instead of a transaction and a device lookup per result (bulk imports, benchmarks)."""
         if not items:
             return []
         names = [result.device for _, result in items]
