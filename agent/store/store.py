@@ -12,7 +12,7 @@ import os
 import re
 import socket
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -379,50 +379,47 @@ class Store:
     # -- results --------------------------------------------------------------------------
 
     def save_result(self, run_id: int, device: Device, result: DeviceResult) -> int:
-        """Commit one device's result: SQLAlchemy Core statements on one connection (the ORM's
-        unit of work cost 1.9 ms of CPU per Linux host on SQLite; this 1.1 ms)."""
-        values = {
-            "run_id": run_id, "device": result.device, "address": result.address,
-            "platform": result.platform, "state": result.state.value,
-            "reachable": result.reachable, "error": result.error,
-            "started_at": result.started_at, "finished_at": result.finished_at,
-            "pack_name": result.pack.name if result.pack else None,
-            "pack_version": result.pack.version if result.pack else None,
-            "pack_hash": result.pack.content_hash if result.pack else None,
-            "packs": [p.model_dump(mode="json") for p in result.packs] or None,
-            "facts": result.facts.model_dump(mode="json") if result.facts else None,
-            "item_errors": result.item_errors,
-            "transcript": _compress(result.transcript) if result.transcript else None,
-        }
-        raw = [{"item": r.item, "command": r.command, "exit_code": r.exit_code,
-                "duration_seconds": r.duration_seconds, "truncated": r.truncated,
-                "output": _compress(r.output)} for r in result.raw]
-        meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
-        inventory = {"name": device.name, "address": device.address,
-                     "platform": device.platform, "meta": meta, "updated_at": datetime.now(UTC)}
-        with _storing(f"saving the result of {result.device}", self.url), \
-                self.engine.begin() as conn:
+        """Commit one device's result (checks and raw outputs in one executemany each)."""
+        return self.save_results(run_id, [(device, result)])[0]
+
+    def save_results(self, run_id: int,
+                     items: Sequence[tuple[Device, DeviceResult]]) -> list[int]:
+        """Commit several devices' results of one run in one transaction (all or none); the
+        ids in the order given. SQLAlchemy Core on one connection, one executemany per table
+        whatever the number of devices: the ORM's unit of work cost 1.9 ms of CPU per Linux
+        host on SQLite, this 1.1 ms; a 1,000-device run stored at once is ~20x faster than
+        result by result (bulk imports, benchmarks)."""
+        if not items:
+            return []
+        names = [result.device for _, result in items]
+        what = (f"saving the result of {names[0]}" if len(items) == 1
+                else f"saving {len(items)} results of run {run_id}")
+        rows = [_result_values(run_id, result) for _, result in items]
+        now = datetime.now(UTC)
+        devices = list({device.name: _device_values(device, now)
+                        for device, _ in items}.values())
+        with _storing(what, self.url), self.engine.begin() as conn:
             try:
-                key = conn.execute(_INSERT_RESULT, values).inserted_primary_key
-                result_id: int = key[0] if key is not None else 0
+                ids: list[int] = list(conn.execute(_INSERT_RESULTS, rows).scalars())
             except IntegrityError as exc:
                 if "uq_device_results_run_device" in str(exc.orig) or _is_run_device_dup(exc):
-                    raise DuplicateResultError(
-                        f"run {run_id} already has a result for {result.device}; this one "
-                        "(a retried task) was not stored") from exc
+                    raise DuplicateResultError(_duplicate_message(run_id, names)) from exc
                 raise
-            if result.checks:
-                conn.execute(_INSERT_CHECK, [_check_values(c) | {"result_id": result_id}
-                                             for c in result.checks])
-            if raw:
-                conn.execute(_INSERT_RAW, [r | {"result_id": result_id} for r in raw])
-            if result.config is not None:
+            pairs = list(zip(ids, items, strict=True))
+            if checks := [_check_values(c) | {"result_id": rid}
+                          for rid, (_, result) in pairs for c in result.checks]:
+                conn.execute(_INSERT_CHECK, checks)
+            if raw := [_raw_values(r) | {"result_id": rid}
+                       for rid, (_, result) in pairs for r in result.raw]:
+                conn.execute(_INSERT_RAW, raw)
+            if configs := [(rid, result, result.config) for rid, (_, result) in pairs
+                           if result.config is not None]:
                 with Session(bind=conn) as s:
-                    self._save_config(s, result.device, result_id, result.finished_at,
-                                      result.config)
+                    for rid, result, config in configs:
+                        self._save_config(s, result.device, rid, result.finished_at, config)
                     s.flush()
-            conn.execute(_upsert_device(conn.dialect.name, inventory))
-            return result_id
+            conn.execute(_upsert_devices(conn.dialect.name), devices)
+            return ids
 
     def _save_config(self, s: Session, device: str, result_id: int, finished_at: datetime,
                      config: ConfigSnapshot) -> None:
@@ -508,6 +505,12 @@ class Store:
         with _storing("reading the latest results", self.url), self._session() as s:
             rows = s.execute(select(DeviceRow.name, _latest_id())).all()
         return {name: result_id for name, result_id in rows if result_id is not None}
+
+    def last_result_id(self) -> int | None:
+        """The highest result id (one index lookup): it moves whenever a result is stored,
+        which is how the ``/metrics`` cache warmer notices new results cheaply."""
+        with _storing("reading the latest results", self.url), self._session() as s:
+            return s.scalar(select(func.max(DeviceResultRow.id)))
 
     def results_by_id(self, ids: Collection[int]) -> dict[int, DeviceResult]:
         """Results by id, checks included (no raw outputs, no transcript)."""
@@ -660,19 +663,21 @@ class RunDeviceSummary:
 
 
 _TABLES = DeviceResultRow.metadata.tables
-_INSERT_RESULT = insert(_TABLES[DeviceResultRow.__tablename__])
+_INSERT_RESULTS = insert(_TABLES[DeviceResultRow.__tablename__]).returning(
+    _TABLES[DeviceResultRow.__tablename__].c.id, sort_by_parameter_order=True)
 _INSERT_CHECK = insert(_TABLES[CheckRow.__tablename__])
 _INSERT_RAW = insert(_TABLES[RawOutputRow.__tablename__])
 
 
-def _upsert_device(dialect: str, values: dict[str, Any]) -> Executable:
-    """The device's inventory row, inserted or replaced (both supported stores have
-    ``INSERT … ON CONFLICT``)."""
+def _upsert_devices(dialect: str) -> Executable:
+    """The devices' inventory rows, inserted or replaced (both supported stores have
+    ``INSERT … ON CONFLICT``); executed with one parameter set per device."""
     table = _TABLES[DeviceRow.__tablename__]
-    statement = (postgresql_insert(table) if dialect == "postgresql"
-                 else sqlite_insert(table)).values(values)
+    statement = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
     return statement.on_conflict_do_update(
-        index_elements=["name"], set_={k: v for k, v in values.items() if k != "name"})
+        index_elements=["name"],
+        set_={name: statement.excluded[name]
+              for name in ("address", "platform", "meta", "updated_at")})
 
 
 def _is_run_device_dup(exc: IntegrityError) -> bool:
@@ -750,6 +755,43 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _result_values(run_id: int, result: DeviceResult) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "device": result.device, "address": result.address,
+        "platform": result.platform, "state": result.state.value,
+        "reachable": result.reachable, "error": result.error,
+        "started_at": result.started_at, "finished_at": result.finished_at,
+        "pack_name": result.pack.name if result.pack else None,
+        "pack_version": result.pack.version if result.pack else None,
+        "pack_hash": result.pack.content_hash if result.pack else None,
+        "packs": [p.model_dump(mode="json") for p in result.packs] or None,
+        "facts": result.facts.model_dump(mode="json") if result.facts else None,
+        "item_errors": result.item_errors,
+        "transcript": _compress(result.transcript) if result.transcript else None,
+    }
+
+
+def _raw_values(r: RawOutput) -> dict[str, Any]:
+    return {"item": r.item, "command": r.command, "exit_code": r.exit_code,
+            "duration_seconds": r.duration_seconds, "truncated": r.truncated,
+            "output": _compress(r.output)}
+
+
+def _device_values(device: Device, now: datetime) -> dict[str, Any]:
+    """The devices row: the inventory as last inspected."""
+    meta = device.model_dump(mode="json", exclude={"name", "address", "platform", "checks"})
+    return {"name": device.name, "address": device.address, "platform": device.platform,
+            "meta": meta, "updated_at": now}
+
+
+def _duplicate_message(run_id: int, names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return (f"run {run_id} already has a result for {names[0]}; this one (a retried "
+                "task) was not stored")
+    return (f"run {run_id} already has a result for one of {', '.join(names[:5])}"
+            f"{' ...' if len(names) > 5 else ''}; none of these {len(names)} was stored")
+
+
 def _check_values(c: CheckResult) -> dict[str, Any]:
     numeric = isinstance(c.value, int | float)
     return {
@@ -800,19 +842,21 @@ _CHECK_COLUMNS = (
 
 def _load_results(s: Session, ids: Any) -> dict[int, DeviceResult]:
     """Results whose id is in ``ids`` (a list or a subquery), in two queries. Columns, not
-    ORM objects: building 15,000 check rows as ORM instances took most of a scrape."""
+    ORM objects: building 15,000 check rows as ORM instances took most of a scrape. Checks
+    are validated from plain dicts: pydantic-core does that in ~1 µs, three times faster than
+    ``model_construct``'s Python loop (profiled at 1,000 devices, ~20,000 checks)."""
     rows = s.execute(select(*_RESULT_COLUMNS).where(DeviceResultRow.id.in_(ids))
                      .order_by(DeviceResultRow.device)).all()
     checks: dict[int, list[CheckResult]] = {}
+    validate = CheckResult.model_validate
     for c in s.execute(select(*_CHECK_COLUMNS).where(CheckRow.result_id.in_(ids))
                        .order_by(CheckRow.id)):
-        value: float | str | None = c.value_num if c.value_num is not None else c.value_text
-        # stored from validated models: constructing without re-validating is 5x faster
-        checks.setdefault(c.result_id, []).append(CheckResult.model_construct(
-            check=c.check, item=c.item, title=c.title, state=State(c.state), value=value,
-            unit=c.unit, warn=c.warn, crit=c.crit, message=c.message,
-            evidence=list((c.evidence or {}).get("items", [])), waived=c.waived,
-            waiver_reason=c.waiver_reason, waiver_expires=c.waiver_expires))
+        checks.setdefault(c.result_id, []).append(validate({
+            "check": c.check, "item": c.item, "title": c.title, "state": c.state,
+            "value": c.value_num if c.value_num is not None else c.value_text,
+            "unit": c.unit, "warn": c.warn, "crit": c.crit, "message": c.message,
+            "evidence": (c.evidence or {}).get("items", []), "waived": c.waived,
+            "waiver_reason": c.waiver_reason, "waiver_expires": c.waiver_expires}))
     return {r.id: DeviceResult(
         device=r.device, address=r.address, platform=r.platform, state=State(r.state),
         reachable=r.reachable, error=r.error, started_at=_aware(r.started_at),

@@ -12,7 +12,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from support.builders import DEVICE, make_result
 
-from agent.errors import StoreError
+from agent.errors import DuplicateResultError, StoreError
 from agent.store import Store
 from agent.store.store import _alembic_config, schema_head
 from checks.model import State
@@ -153,3 +153,32 @@ def test_a_failed_write_keeps_earlier_results(tmp_path) -> None:
         store.save_result(run + 100, DEVICE, make_result())  # foreign key violation
     assert store.counts()["device_results"] == 1
     store.close()
+
+
+def test_save_results_stores_a_batch_in_one_transaction(store: Store) -> None:
+    first = store.start_run("cli", 3, None)
+    store.save_result(first, DEVICE, make_result())
+    devices = [DEVICE.model_copy(update={"name": n, "location": "IDC-B"})
+               for n in ("web-01", "web-02", "web-03")]
+    run = store.start_run("schedule", 3, None)
+    ids = store.save_results(run, [(d, make_result().model_copy(update={"device": d.name}))
+                                   for d in devices])
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [store.result(i).device for i in ids] == ["web-01", "web-02", "web-03"]
+    assert store.latest_result_ids() == dict(zip(["web-01", "web-02", "web-03"], ids,
+                                                 strict=True))
+    # the known device was updated, the new ones inserted
+    assert {m["location"] for m in store.device_meta().values()} == {"IDC-B"}
+    assert store.counts()["check_results"] == 2 * 4
+
+
+def test_a_batch_with_a_stored_device_stores_none_of_it(store: Store) -> None:
+    run = store.start_run("cli", 2, None)
+    store.save_result(run, DEVICE, make_result())
+    other = DEVICE.model_copy(update={"name": "web-02"})
+    with pytest.raises(DuplicateResultError, match=f"run {run} already has a result for one "
+                       "of web-02, web-01; none of these 2 was stored"):
+        store.save_results(run, [(other, make_result().model_copy(update={"device": "web-02"})),
+                                 (DEVICE, make_result())])
+    assert store.counts()["device_results"] == 1
+    assert store.save_results(run, []) == []
