@@ -56,7 +56,7 @@ def serving(config: Path, port: int, log: Path, timeout: float = 120) -> Iterato
     """``xunjian serve`` on ``config`` until the block ends (stopped with SIGTERM, by pid)."""
     env = {**os.environ, "XUNJIAN_API_TOKENS": secrets.token_hex(16)}
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own executable, fixed arguments)
+        process = subprocess.Popen(
             [str(XUNJIAN), "serve", "--config", str(config), "--port", str(port),
              "--log-format", "json"], stdout=out, stderr=subprocess.STDOUT, env=env)
     served = ServeProcess(process, port, log)

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from bench import fleet, peers
-from bench.__main__ import main as bench_main
 from bench.harness import sshd_unavailable_reason
 from bench.measure import run_measured
 
@@ -88,15 +87,3 @@ def test_a_tiny_fleet_is_inspected_completely_by_every_installed_client(tmp_path
     assert result["size"] == {"hosts": 8, "devices": 2, "workers": 8, "repeat": 1,
                               "simulator_processes": 1, "sshd_processes": 1}
     assert result["load_average"]["start"] and result["versions"]["xunjian"]
-
-
-def test_only_scale_without_the_scale_module_says_so(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("bench.scale") is not None:
-        pytest.skip("bench.scale is present: tests/bench covers it separately")
-    assert bench_main(["--only", "scale", "--out", str(tmp_path)]) == 2
-    assert "bench.scale is not part of this checkout" in capsys.readouterr().err
-    assert not list(tmp_path.glob("*.json"))
-
