@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: inspect test lint system-deps clean
+.PHONY: inspect test lint system-deps clean bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "xunjian needs Python >= 3.11")'
@@ -16,8 +16,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
+# The bench extra (Ansible, Nornir) comes with the tests: tests/bench runs every peer of the
+# benchmark on a tiny fleet, so the benchmark cannot rot.
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $@ $(VENV)/.installed
 
 # xunjian exits 1/2 for WARN/CRIT findings (Nagios convention); for make, only 3 (UNKNOWN or
@@ -60,6 +62,14 @@ lint: $(VENV)/.installed-test
 
 test: system-deps lint
 	$(BIN)/pytest
+
+# The fleet benchmark against peers (docs/performance.md): needs root and /usr/sbin/sshd (as the
+# tests do); the peers (ansible-core, nornir, nornir-netmiko) come with the `bench` extra.
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench --size full
+
+bench-quick: $(VENV)/.installed-test
+	$(BIN)/python -m bench --size quick
 
 clean:
 	rm -rf $(VENV) .venv-fakenos .mypy_cache .ruff_cache .pytest_cache

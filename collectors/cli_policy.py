@@ -5,7 +5,9 @@ A network CLI has no shell, but it has something as dangerous: abbreviations (``
 and keystrokes with side effects (``?`` and tab complete, a newline sends a second command).
 So a command passes only when
 
-* it is one line of printable text with no ``;``, ``>``, ``<``, ``?``, tab or control character;
+* it is one line of printable text with no ``;``, ``>``, ``<``, ``?``, `````, ``$(``, ``&&``,
+  tab, control character, space other than the ASCII one or look-alike character
+  (collectors/command_text.py);
 * its first word is the platform's read verb (``show`` or ``display``) or an abbreviation of it;
 * every ``|`` segment after that starts with a read-only output filter (``include``, ``begin``,
   ``no-more`` ...), never a writer (``redirect``, ``tee``, ``append``, ``save``).
@@ -20,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 from agent.errors import PolicyError
+from collectors.command_text import unusual_character
 
 # Commands that change a device, across vendors, and what they do (for the refusal message).
 CHANGING_COMMANDS: dict[str, str] = {
@@ -83,6 +86,9 @@ _WRITING_FILTERS = {
 }
 
 _FORBIDDEN_CHARS = re.compile(r"[;<>?\t\r\n\x00-\x08\x0b-\x1f\x7f]")
+# Shell-style chaining and substitution: no read-only show command needs them, and a CLI with a
+# shell underneath (EOS, NX-OS, Junos) must never be handed one.
+_FORBIDDEN_SEQUENCES = re.compile(r"`|\$\(|&&")
 
 
 @dataclass(frozen=True)
@@ -120,10 +126,12 @@ def _changing(word: str) -> tuple[str, str] | None:
 def check_cli_command(policy: CliPolicy, command: str) -> None:
     """Raise :class:`PolicyError` unless ``command`` is a read-only command for the platform."""
     where = f"{policy.platform} inspections may only run {policy.verb} commands"
-    if match := _FORBIDDEN_CHARS.search(command):
+    if match := _FORBIDDEN_CHARS.search(command) or _FORBIDDEN_SEQUENCES.search(command):
         raise PolicyError(
             f"refused {command!r}: character {match.group()!r} is not allowed "
             f"(it could chain commands, redirect output or trigger completion); {where}")
+    if reason := unusual_character(command, allow_tab=False):
+        raise PolicyError(f"refused {command!r}: {reason}; {where}")
     segments = command.lower().split("|")
     words = segments[0].split()
     if not words:

@@ -137,6 +137,14 @@ class LinuxCollector:
         self, batch: Batch, reader: _Reader, started: datetime, t0: float, exit_status: int
     ) -> CollectResult:
         frames = split_frames(batch, bytes(reader.buffer))
+        if not frames and batch.items and reader.truncated:
+            raise CollectionError(
+                f"{self.endpoint}: the host printed more than {self.settings.max_output_bytes} "
+                "bytes (ssh.max_output_bytes) before any inspection command finished, and was "
+                "cut there; a login script or ForceCommand that floods? What it printed first "
+                "is in the transcript",
+                transcript=self._transcript(batch, reader, started, t0, "output cap reached"),
+            )
         if not frames and batch.items:
             raise CollectionError(
                 f"{self.endpoint}: the host ran none of the inspection commands (exit status "

@@ -1,9 +1,11 @@
 """The read-only command policy: every command is checked here *before* it is sent.
 
 A command passes when it has no shell control syntax (no ``;``, ``&``, redirection, command
-substitution, variables or newlines), and every ``|``-separated segment starts with a program on
-the allowlist whose arguments obey that program's rule (e.g. ``date`` may print but not set the
-clock, ``systemctl`` only reads, ``openssl`` only prints a certificate with ``x509 -noout``).
+substitution, variables, newlines, NUL or other control and invisible characters), and every
+``|``-separated segment starts with a program on the allowlist whose arguments obey that
+program's rule (e.g. ``date`` may print but not set the clock, ``systemctl`` only reads,
+``ntpq`` only runs its reading commands, ``openssl`` only prints a certificate with
+``x509 -noout``).
 Anything not explicitly allowed is refused.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from agent.errors import PolicyError
 from collectors.cli_policy import CLI_POLICIES, check_cli_command
+from collectors.command_text import unusual_character
 
 # Shell syntax that could chain, redirect or substitute. '|' is handled per segment.
 # Braces too: where sh is bash, `ip {link,set,eth0,down}` expands into a different command.
@@ -49,6 +52,37 @@ def _forbidden_option(arg: str, options: frozenset[str]) -> str | None:
 
 def _no_args(args: list[str]) -> str | None:
     return "takes no arguments here (with arguments it changes the system)" if args else None
+
+
+# ntpq runs its own commands from -c: only these read. ``:config``, ``config-from-file``,
+# ``writevar`` and ``writelist`` change the server's configuration or variables.
+_NTPQ_READERS = frozenset({
+    "associations", "lassociations", "passociations", "peers", "lpeers", "opeers", "apeers",
+    "readvar", "rv", "readlist", "rl", "clockvar", "cv", "sysinfo", "sysstats", "kerninfo",
+    "iostats", "monstats", "timerstats", "authinfo", "ifstats", "pstats", "version", "mrulist",
+})
+
+
+def _ntpq_commands(args: list[str]) -> Iterator[str]:
+    """The values of ntpq's -c/--command options, in every spelling getopt accepts."""
+    rest = iter(args)
+    for arg in rest:
+        if arg.startswith("--"):
+            name, eq, value = arg.partition("=")
+            if len(name) > 3 and "--command".startswith(name):
+                yield value if eq else next(rest, "")
+        elif arg.startswith("-") and "c" in arg[1:]:
+            value = arg[arg.index("c", 1) + 1:]
+            yield value or next(rest, "")
+
+
+def _ntpq_reads_only(args: list[str]) -> str | None:
+    for command in _ntpq_commands(args):
+        words = command.split()
+        if not words or words[0] not in _NTPQ_READERS:
+            return (f"-c {command!r} is refused: only ntpq commands that read are allowed "
+                    f"({', '.join(sorted(_NTPQ_READERS))})")
+    return None
 
 
 def _date_prints_only(args: list[str]) -> str | None:
@@ -137,7 +171,8 @@ LINUX_ALLOWLIST: dict[str, ProgramRule] = {
                                              "show-timesync"})),
     "chronyc": _R(subcommands=frozenset({"tracking", "sources", "sourcestats",
                                          "activity"})),
-    "ntpq": _R(forbidden_options=frozenset({"-i", "--interactive"})),
+    "ntpq": _R(forbidden_options=frozenset({"-i", "--interactive"}),
+               check_args=_ntpq_reads_only),
     "journalctl": _R(forbidden_options=frozenset({
         "--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
         "--vacuum-size", "--vacuum-time", "--vacuum-files", "--setup-keys", "-f", "--follow",
@@ -190,5 +225,7 @@ def check_command(platform: str, command: str) -> None:
             f"refused {command!r}: shell syntax {match.group()!r} is not allowed "
             "(no chaining, redirection, substitution or variables)"
         )
+    if reason := unusual_character(command, allow_tab=True):
+        raise PolicyError(f"refused {command!r}: {reason}")
     for segment in command.split("|"):
         _check_segment(allowlist, segment, command)

@@ -4,7 +4,10 @@
 that use it are marked ``@pytest.mark.sshd``.  ``password_user`` creates the local password
 user and is for tests marked ``@pytest.mark.root``.  ``store`` gives every test its own SQLite
 file and (marked postgres) its own PostgreSQL database on the machine's server, dropped
-afterwards.
+afterwards (searched for the canary secrets first).
+
+The canary ledger (support.canary_audit) is registered here: it searches every test's captured
+output and orders the secrets audit (tests/hardening/test_secrets_audit.py) last.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+from support.canaries import SUITE_CANARIES
+from support.canary_audit import CanaryLedger, CanaryScanner
 from support.sshd import (
     CANARY_PASSWORD,
     PASSWORD_USER,
@@ -26,6 +31,12 @@ from support.sshd import (
 )
 
 from agent.store import Store
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(CanaryLedger(CanaryScanner(SUITE_CANARIES)),
+                                  CanaryLedger.PLUGIN_NAME)
+
 
 #: Regular hosts in the session fleet (127.0.1.1 ... 127.0.1.20); the three special hosts
 #: (hang, drop, garbage) are at support.sshd.HANG_ADDRESS, DROP_ADDRESS and GARBAGE_ADDRESS.
@@ -56,7 +67,7 @@ PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -64,12 +75,18 @@ def pg_url() -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except OperationalError as exc:
         pytest.skip(f"PostgreSQL not reachable at 127.0.0.1:5432: {exc.orig}")
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        # the database is dropped below: the secrets audit sees it only through the ledger
+        ledger = request.config.pluginmanager.get_plugin(CanaryLedger.PLUGIN_NAME)
+        try:
+            ledger.record_database(url, f"{request.node.nodeid}: PostgreSQL {name}")
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

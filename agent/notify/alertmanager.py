@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -39,12 +40,15 @@ def alert_labels(event: IncidentEvent) -> dict[str, str]:
 
 
 def _fill(template: str | None, event: IncidentEvent) -> str | None:
+    """The link with the event's values, each percent-encoded: an item or device name comes
+    from a device's output or the inventory and must not change the link's host or path
+    (``@evil.example``, ``../``, ``?``, ``#``)."""
     if template is None:
         return None
-    return template.format(
-        incident_id=event.incident_id, fingerprint=event.fingerprint,
-        device=event.labels.get("device", ""), check=event.labels.get("check", ""),
-        item=event.labels.get("item", ""))
+    values = {"incident_id": event.incident_id, "fingerprint": event.fingerprint,
+              "device": event.labels.get("device", ""), "check": event.labels.get("check", ""),
+              "item": event.labels.get("item", "")}
+    return template.format(**{key: quote(str(value), safe="") for key, value in values.items()})
 
 
 class AlertmanagerNotifier:

@@ -26,6 +26,7 @@ from agent import __version__
 from agent.errors import PackError, ServiceError, XunjianError
 from agent.results import DeviceResult
 from agent.service.auth import TokenCheck
+from agent.service.metrics_warmer import CacheWarmer
 from agent.service.openapi_doc import document_errors
 from agent.service.runs import RunManager
 from agent.service.safe_io import RowId, SafeJSONResponse, Text
@@ -55,6 +56,8 @@ class Service:
     scheduler_running: Callable[[], bool] = lambda: True
     probe_timeout: float = 30.0
     extra_routes: list[Callable[[FastAPI, Service], None]] = field(default_factory=list)
+    #: formats newly stored results for ``/metrics`` in the background (started by serve)
+    metrics_warmer: CacheWarmer | None = None
 
     @property
     def devices(self) -> list[Device]:

@@ -15,6 +15,7 @@ in docs/metrics.md (a test keeps that file, the alert rules and the dashboard in
 
 from __future__ import annotations
 
+import functools
 import logging
 import platform
 import re
@@ -77,39 +78,90 @@ def xunjian_version() -> str:
 
 class _Family:
     """One metric family; drops a second sample with the same label values (two BGP peers
-    that print the same, say), because a duplicate series makes Prometheus reject the scrape."""
+    that print the same, say), because a duplicate series makes Prometheus reject the scrape.
 
-    def __init__(self, metric: GaugeMetricFamily | CounterMetricFamily) -> None:
-        self.metric: Metric = metric
-        self._add = metric.add_metric
+    Samples are kept as (label values, value) and formatted straight to exposition text
+    (:meth:`text`): building prometheus_client's Sample objects and formatting them through
+    it took a third of a scrape of 1,000 freshly inspected devices (~100,000 samples). The
+    :attr:`metric` (for ``collect()`` and ``/probe``) is built from the same samples."""
+
+    def __init__(self, kind: str, name: str, doc: str, labels: Sequence[str]) -> None:
+        self.kind, self.name, self.doc, self.labels = kind, name, doc, tuple(labels)
+        self.samples: list[tuple[tuple[str, ...], float]] = []
         self._seen: set[tuple[str, ...]] = set()
+        sample = f"{name}_total" if kind == "counter" else name
+        order = sorted(range(len(self.labels)), key=self.labels.__getitem__)
+        self._order = order
+        self._line = (sample + "{" + ",".join(f'{self.labels[i]}="%s"' for i in order)
+                      + "} %s\n") if self.labels else sample + " %s\n"
 
     def add(self, labels: Sequence[str], value: float) -> None:
         key = tuple(labels)
         if key not in self._seen:
             self._seen.add(key)
-            self._add(list(labels), value)
+            self.samples.append((key, value))
+
+    def _empty(self) -> CounterMetricFamily | GaugeMetricFamily:
+        return (CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily)(
+            self.name, self.doc, labels=list(self.labels))
+
+    @property
+    def metric(self) -> Metric:
+        family = self._empty()
+        for labels, value in self.samples:
+            family.add_metric(list(labels), value)
+        return family
+
+    def header(self) -> bytes:
+        return _format_header(self._empty())
+
+    def text(self) -> bytes:
+        """The samples' lines, as ``generate_latest`` writes them (labels sorted by name)."""
+        line, order = self._line, self._order
+        return "".join([
+            line % (*(_escape(labels[i]) for i in order), _go_float(value))
+            for labels, value in self.samples]).encode()
 
 
 class _InfoFamily:
-    def __init__(self, metric: InfoMetricFamily) -> None:
-        self.metric: Metric = metric
-        self._add = metric.add_metric
+    """An ``_info`` family: the label values of each sample are a mapping."""
+
+    def __init__(self, name: str, doc: str, labels: Sequence[str]) -> None:
+        self.name, self.doc, self.labels = name, doc, tuple(labels)
+        self.samples: list[tuple[tuple[str, ...], dict[str, str]]] = []
         self._seen: set[tuple[str, ...]] = set()
 
     def add(self, labels: Sequence[str], value: Mapping[str, str]) -> None:
         key = tuple(labels)
         if key not in self._seen:
             self._seen.add(key)
-            self._add(list(labels), dict(value))
+            self.samples.append((key, dict(value)))
+
+    @property
+    def metric(self) -> Metric:
+        family = InfoMetricFamily(self.name, self.doc, labels=list(self.labels))
+        for labels, value in self.samples:
+            family.add_metric(list(labels), value)
+        return family
+
+    def header(self) -> bytes:
+        return _format_header(InfoMetricFamily(self.name, self.doc, labels=list(self.labels)))
+
+    def text(self) -> bytes:
+        lines = []
+        for labels, value in self.samples:
+            merged = sorted([*zip(self.labels, labels, strict=True), *value.items()])
+            lines.append(self.name + "_info{" + ",".join(
+                f'{k}="{_escape(v)}"' for k, v in merged) + "} 1.0\n")
+        return "".join(lines).encode()
 
 
 def _gauge(name: str, doc: str, *labels: str) -> _Family:
-    return _Family(GaugeMetricFamily(name, doc, labels=list(labels)))
+    return _Family("gauge", name, doc, labels)
 
 
 def _counter(name: str, doc: str, *labels: str) -> _Family:
-    return _Family(CounterMetricFamily(name, doc, labels=list(labels)))
+    return _Family("counter", name, doc, labels)
 
 
 def _text(value: Any) -> str:
@@ -125,9 +177,8 @@ class DeviceFamilies:
         self.max_interfaces = max_interfaces
         self.interface_exclude = interface_exclude
         d = "device"
-        self.info = _InfoFamily(InfoMetricFamily(
-            "xunjian_device", "Inventory metadata of the device (always 1).",
-            labels=[d]))
+        self.info = _InfoFamily("xunjian_device", "Inventory metadata of the device "
+                                "(always 1).", [d])
         self.up = _gauge("xunjian_device_up",
                          "1 if the device could be inspected at its latest inspection.", d)
         self.state = _gauge("xunjian_device_state", "State of the device at its latest "
@@ -177,8 +228,11 @@ class DeviceFamilies:
         self.ospf = _gauge("xunjian_ospf_neighbor_up", "1 if the OSPF adjacency is healthy "
                            "(FULL, or 2-Way between DROTHERs).", d, "neighbor")
 
+    def all(self) -> list[_Family | _InfoFamily]:
+        return [f for f in vars(self).values() if isinstance(f, _Family | _InfoFamily)]
+
     def families(self) -> list[Metric]:
-        return [f.metric for f in vars(self).values() if isinstance(f, _Family | _InfoFamily)]
+        return [f.metric for f in self.all()]
 
     def add(self, result: DeviceResult, meta: Mapping[str, Any] | None = None) -> None:
         name = result.device
@@ -271,12 +325,15 @@ class _CachedDevice:
     chunks: list[bytes]
 
 
-#: prometheus_client's own float formatting (+Inf, NaN, 1e+09 ...), typed
-_go_float = cast(Callable[[float], str], floatToGoString)
+#: prometheus_client's own float formatting (+Inf, NaN, 1e+09 ...), typed; most values
+#: repeat (states, 0/1 gauges, error counters), so the text of each is kept
+_go_float = cast(Callable[[float], str], functools.lru_cache(maxsize=16384)(floatToGoString))
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    if "\\" in value or "\n" in value or '"' in value:
+        return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+    return value
 
 
 def _format_header(metric: Metric) -> bytes:
@@ -423,11 +480,17 @@ class XunjianCollector(Collector):
             families.add(results[name], meta.get(name))
         return families.families()
 
-    def _results_text(self) -> bytes:
+    def refresh(self) -> int:
+        """Bring the per-device cache up to date with the store, as the next scrape would;
+        returns how many devices were (re)formatted. :class:`CacheWarmer` calls it when new
+        results are stored, so the scrape after a run finds them ready."""
+        return self._update_cache()[1]
+
+    def _update_cache(self) -> tuple[list[_CachedDevice], int]:
         ids = self.store.latest_result_ids()
         meta = self.store.device_meta()
         names = self._wanted(ids)
-        with self._lock:  # scrapes can overlap; the cache is shared
+        with self._lock:  # scrapes (and the warmer) can overlap; the cache is shared
             stale = [n for n in names if (c := self._cache.get(n)) is None
                      or c.result_id != ids[n] or c.meta != meta.get(n)]
             loaded = self.store.results_by_id([ids[n] for n in stale]) if stale else {}
@@ -438,12 +501,14 @@ class XunjianCollector(Collector):
                 families = self._families()
                 families.add(result, meta.get(name))
                 self._cache[name] = _CachedDevice(
-                    ids[name], meta.get(name),
-                    [_format_samples(f) for f in families.families()])
+                    ids[name], meta.get(name), [f.text() for f in families.all()])
             for gone in self._cache.keys() - set(names):
                 del self._cache[gone]
-            cached = [self._cache[n] for n in names if n in self._cache]
-        headers = [_format_header(f) for f in self._families().families()]
+            return [self._cache[n] for n in names if n in self._cache], len(stale)
+
+    def _results_text(self) -> bytes:
+        cached, _ = self._update_cache()
+        headers = [f.header() for f in self._families().all()]
         parts = []
         for index, header in enumerate(headers):
             parts.append(header)

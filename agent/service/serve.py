@@ -39,6 +39,7 @@ from agent.service.metrics import (
     probe_registry,
     render,
 )
+from agent.service.metrics_warmer import CacheWarmer
 from agent.service.runs import RunManager, plan_packs
 from agent.service.scheduler import PlanScheduler
 from agent.store import Store
@@ -136,10 +137,11 @@ def build_service(loaded: LoadedConfig, store: Store, *, data_dir: Path, redacto
         scheduler.every(SETTLE_SECONDS, "close-dispatched-runs", settle)
     inventory = {d.name for d in loaded.devices}
     meta = {d.name: d.model_dump(mode="json") for d in loaded.devices}
-    registry = build_registry(XunjianCollector(
+    collector = XunjianCollector(
         store, plans=scheduler.states, incidents=repo.metrics_snapshot,
         priorities=sorted(loaded.config.incidents.sla, key=lambda p: int(p[1:])),
-        inventory=lambda: inventory))
+        inventory=lambda: inventory)
+    registry = build_registry(collector)
 
     def probe_metrics(result: DeviceResult, duration: float) -> bytes:
         return render(probe_registry(result, duration, meta.get(result.device)))
@@ -148,7 +150,8 @@ def build_service(loaded: LoadedConfig, store: Store, *, data_dir: Path, redacto
         store=store, runs=runs, tokens=TokenCheck(tokens, settings.auth.public),
         metrics=lambda: render(registry), probe_metrics=probe_metrics,
         plans=scheduler.states, scheduler_running=lambda: scheduler.running,
-        probe_timeout=settings.probe_timeout_seconds, extra_routes=[incident_routes(repo)])
+        probe_timeout=settings.probe_timeout_seconds, extra_routes=[incident_routes(repo)],
+        metrics_warmer=CacheWarmer(collector, store.last_result_id))
     return service, scheduler
 
 
@@ -175,11 +178,15 @@ def serve(loaded: LoadedConfig, store: Store, *, data_dir: Path, redactor: Redac
     server = _Server(uvicorn.Config(create_app(service), log_config=None,
                                            lifespan="off", server_header=False))
     scheduler.start()
+    if service.metrics_warmer is not None:
+        service.metrics_warmer.start()
     log.info("xunjian serving on http://%s:%d (%d plan(s), %d device(s))", host,
              sock.getsockname()[1], len(scheduler.plans), len(loaded.devices))
     try:
         server.run(sockets=[sock])
     finally:
+        if service.metrics_warmer is not None:
+            service.metrics_warmer.stop()
         scheduler.shutdown()
         abandoned = service.runs.shutdown(settings.shutdown_grace_seconds)
         for run_id in abandoned:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 
 import paramiko
 from netmiko import BaseConnection, ConnectHandler
+from netmiko.channel import SSHChannel
 from netmiko.exceptions import NetmikoBaseException, ReadTimeout
 
 from agent.errors import CollectionError, PolicyError, SessionDroppedError
@@ -54,6 +56,45 @@ SESSION_COMMANDS = {
 
 # Platforms with a privileged "enable" mode that the enable secret unlocks.
 _ENABLE_PLATFORMS = frozenset({"cisco_ios", "cisco_nxos", "arista_eos"})
+
+
+#: read beyond ssh.max_output_bytes before a command counts as flooding: its echo and the
+#: prompt (the output itself is cut to the cap exactly afterwards)
+_ECHO_AND_PROMPT_BYTES = 4096
+
+
+class _OutputCapReachedError(Exception):
+    """A command printed more than the read limit; ``kept`` is what was read (the limit plus at
+    most one read)."""
+
+    def __init__(self, kept: str) -> None:
+        super().__init__("output cap reached")
+        self.kept = kept
+
+
+class _CappedChannel(SSHChannel):
+    """netmiko's channel, reading at most a limit per command. netmiko keeps a command's whole
+    output (and the session log) in memory until the prompt returns, so without a limit a
+    device that floods fills the agent's memory until the command times out."""
+
+    def __init__(self, conn: paramiko.Channel, encoding: str) -> None:
+        super().__init__(conn, encoding)
+        self._limit: int | None = None
+        self._kept: list[str] = []
+        self._size = 0
+
+    def limit(self, limit: int | None) -> None:
+        """Start counting a new command's output against ``limit`` (None: no limit)."""
+        self._limit, self._kept, self._size = limit, [], 0
+
+    def read_buffer(self) -> str:
+        text = super().read_buffer()
+        if self._limit is not None and text:
+            self._kept.append(text)
+            self._size += len(text)
+            if self._size > self._limit:
+                raise _OutputCapReachedError("".join(self._kept))
+        return text
 
 
 class _Preconnected(paramiko.SSHClient):
@@ -107,7 +148,8 @@ class NetmikoCollector:
             conn = self._prepare(transport, session_log)
             # Huawei and H3C print the device name only in the prompt (<CORE-SW-01>).
             prompt_name = str(conn.base_prompt or "").strip() or None
-            self._run_items(conn, deadline, outputs, raw, errors)
+            prompt = self._find_prompt(conn)
+            self._run_items(conn, deadline, outputs, raw, errors, prompt)
         except CollectionError as exc:
             exc.transcript = self._transcript(session_log, started, str(exc))
             raise
@@ -137,6 +179,8 @@ class NetmikoCollector:
             )
             conn._build_ssh_client = lambda: _Preconnected(transport)  # type: ignore[method-assign]
             conn._open()
+            if isinstance(conn.remote_conn, paramiko.Channel):  # always, over SSH
+                conn.channel = _CappedChannel(conn.remote_conn, conn.encoding)
         except (NetmikoBaseException, ValueError, OSError, EOFError,
                 paramiko.SSHException) as exc:
             raise CollectionError(
@@ -156,21 +200,38 @@ class NetmikoCollector:
                 ) from exc
         return conn
 
+    def _find_prompt(self, conn: BaseConnection) -> str:
+        """The session's prompt, found once after enable. send_command would look for it again
+        before every command (a round trip and a 25 ms wait each; 14 commands a device) only
+        to wait for the same text; a read-only session never changes it."""
+        try:
+            return str(conn.find_prompt())
+        except (NetmikoBaseException, ValueError, OSError, EOFError,
+                paramiko.SSHException) as exc:
+            raise CollectionError(
+                f"{self.endpoint}: logged in, but no prompt came back ({_short(exc)}); check "
+                f"that the platform ({self.platform}) is right") from exc
+
     def _run_items(
         self, conn: BaseConnection, deadline: float, outputs: dict[str, str],
-        raw: list[RawOutput], errors: dict[str, str],
+        raw: list[RawOutput], errors: dict[str, str], prompt: str,
     ) -> None:
         items = list(self.pack.items)
         for index, item in enumerate(items):
             remaining = deadline - self.clock()
             if remaining <= 0:
-                for rest in items[index:]:
-                    errors[rest.id] = (f"not run: the device's time budget of "
-                                       f"{self.settings.host_timeout:g} s (ssh.host_timeout) "
-                                       "ran out")
+                _skip(items[index:], errors, f"not run: the device's time budget of "
+                      f"{self.settings.host_timeout:g} s (ssh.host_timeout) ran out")
                 return
             try:
-                text, seconds = self._send(conn, item, remaining)
+                text, seconds = self._send(conn, item, remaining, prompt)
+            except _OutputCapReachedError as flood:
+                errors[item.id], kept = self._flooded(item, flood.kept)
+                raw.append(RawOutput(item=item.id, command=item.command, output=kept,
+                                     exit_code=None, duration_seconds=None, truncated=True))
+                _skip(items[index + 1:], errors,
+                      f"not run: the session was abandoned after {item.id}")
+                return
             except PolicyError as exc:
                 errors[item.id] = f"not sent: {exc}"
                 log.error("%s: %s", self.endpoint, exc)
@@ -179,21 +240,21 @@ class NetmikoCollector:
                 if _closed(conn):
                     errors[item.id] = (f"the connection was closed by the device during "
                                        f"`{item.command}`; partial output is in the transcript")
-                    for rest in items[index + 1:]:
-                        errors[rest.id] = f"not run: the connection dropped during {item.id}"
+                    _skip(items[index + 1:], errors,
+                          f"not run: the connection dropped during {item.id}")
                     return
                 errors[item.id] = (
                     f"`{item.command}` did not return to the prompt within "
                     f"{min(self._timeout(item), remaining):g} s (paging that never ends, a "
                     "stalled device or an unexpected prompt); output so far is in the transcript")
-                for rest in items[index + 1:]:
-                    errors[rest.id] = f"not run: the session was abandoned after {item.id}"
+                _skip(items[index + 1:], errors,
+                      f"not run: the session was abandoned after {item.id}")
                 return
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 errors[item.id] = (f"the connection dropped during `{item.command}` "
                                    f"({_short(exc)}); partial output is in the transcript")
-                for rest in items[index + 1:]:
-                    errors[rest.id] = f"not run: the connection dropped during {item.id}"
+                _skip(items[index + 1:], errors,
+                      f"not run: the connection dropped during {item.id}")
                 if not raw:
                     raise SessionDroppedError(
                         f"{self.endpoint}: the connection dropped before any command completed"
@@ -224,17 +285,39 @@ class NetmikoCollector:
             data, error = data[: item.max_bytes], truncation_error(item.max_bytes)
         return (data.decode(errors="ignore"), error) if error else (text, None)
 
+    def _flooded(self, item: PackItem, read: str) -> tuple[str, str]:
+        """The item error and the output kept (echo removed, cut to the cap, scrubbed) when a
+        command printed more than ssh.max_output_bytes."""
+        cap = self.settings.max_output_bytes
+        lines = read.replace("\r\n", "\n").split("\n", 1)
+        if len(lines) == 2 and lines[0].strip().endswith(item.command or ""):
+            read = lines[1]  # the command's echo
+        kept = self._scrub(read.encode()[:cap].decode(errors="ignore"))
+        error = (f"`{item.command}` printed more than {cap} bytes (ssh.max_output_bytes): the "
+                 f"first {cap} bytes are kept, the rest was not read and the session was "
+                 "abandoned; if the output really is this large, raise ssh.max_output_bytes")
+        return error, kept
+
     def _timeout(self, item: PackItem) -> float:
         return item.timeout or self.settings.command_timeout
 
-    def _send(self, conn: BaseConnection, item: PackItem, remaining: float
+    def _send(self, conn: BaseConnection, item: PackItem, remaining: float, prompt: str
               ) -> tuple[str, float]:
         command = item.command or ""  # network packs hold commands only (no scripts)
         self.guard(command)
+        channel = conn.channel if isinstance(conn.channel, _CappedChannel) else None
+        if channel is not None:
+            channel.limit(self.settings.max_output_bytes + _ECHO_AND_PROMPT_BYTES)
         t0 = self.clock()
-        output = conn.send_command(
-            command, read_timeout=min(self._timeout(item), remaining),
-            strip_prompt=True, strip_command=True)
+        try:
+            # the pattern send_command builds itself after finding the prompt
+            output = conn.send_command(
+                command, expect_string=re.escape(prompt.strip()), auto_find_prompt=False,
+                read_timeout=min(self._timeout(item), remaining),
+                strip_prompt=True, strip_command=True)
+        finally:
+            if channel is not None:
+                channel.limit(None)
         return str(output), self.clock() - t0
 
     def guard(self, command: str) -> None:
@@ -288,6 +371,12 @@ class NetmikoCollector:
         ]
         footer = f"# finished: {datetime.now(UTC).isoformat()} {failure or 'completed'}"
         return self._scrub("\n".join([*header, body.rstrip("\n"), footer]) + "\n")
+
+
+def _skip(items: list[PackItem], errors: dict[str, str], reason: str) -> None:
+    """The items not run, each with the reason."""
+    for item in items:
+        errors[item.id] = reason
 
 
 def _closed(conn: BaseConnection) -> bool:

@@ -10,9 +10,12 @@ digest of it would let a low-entropy password be guessed offline. Oxidized makes
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import hashlib
+import itertools
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 MASK = "<masked>"
@@ -64,15 +67,37 @@ _NOISE = re.compile(
 )
 
 
+# A line can hold a secret only if it has one of the words every pattern above needs: these
+# find the few such lines in a whole output at once (trying all the patterns on every line of
+# every output and transcript cost 3.5 ms of CPU per network device; this 1.0 ms). A word never
+# spans lines, so no line a pattern matches is missed. Keep it in step with _SECRET_PATTERNS.
+_SECRET_WORDS = re.compile(
+    r"cipher|simple|hash|password|secret|snmp|key|community|ascii-text|hexadecimal",
+    re.IGNORECASE,
+)
+# The same on ASCII text lowered first: a case-insensitive search is 9x slower. (Only ASCII
+# text: re's IGNORECASE also matches e.g. the Kelvin sign to "k", and lower() of some other
+# characters changes the text's length.)
+_SECRET_WORDS_LOWER = re.compile(_SECRET_WORDS.pattern)
+
+
+def _secret_word_positions(text: str) -> Iterator[int]:
+    if text.isascii():
+        return (m.start() for m in _SECRET_WORDS_LOWER.finditer(text.lower()))
+    return (m.start() for m in _SECRET_WORDS.finditer(text))
+
+
 def mask_secrets(text: str) -> str:
     """Replace every secret value we recognise with ``<masked>``."""
-    out = []
-    for original in text.splitlines(keepends=True):
-        line = original
+    lines = text.splitlines(keepends=True)
+    starts = list(itertools.accumulate((len(line) for line in lines[:-1]), initial=0))
+    candidates = {bisect.bisect_right(starts, at) - 1 for at in _secret_word_positions(text)}
+    for index in candidates:
+        line = lines[index]
         for pattern in _SECRET_PATTERNS:
             line = _mask_all(pattern, line)
-        out.append(_HASHES.sub(MASK, line))
-    return "".join(out)
+        lines[index] = line
+    return _HASHES.sub(MASK, "".join(lines))
 
 
 def _mask_all(pattern: re.Pattern[str], line: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from support.canaries import CANARY_ENABLE_SECRET, CANARY_PASSWORD
 from support.netsim import REPLAY_ROOT, Device, NetSim
 from support.replay import replay_file
 
@@ -32,8 +33,8 @@ from config.platforms import NETWORK_PLATFORMS
 
 pytestmark = pytest.mark.netsim
 
-PASSWORD = "Canary-Net-Pw-7731"
-SECRET = "Canary-Enable-5519"
+PASSWORD = CANARY_PASSWORD
+SECRET = CANARY_ENABLE_SECRET
 ENV = {"XJ_NET_PASSWORD": PASSWORD, "XJ_NET_SECRET": SECRET}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
+from support.canaries import mark_device_side
 from support.sshd import (
     CANARY_PASSPHRASE,
     CANARY_PASSWORD,
@@ -250,7 +251,9 @@ def test_jump_host(ssh_fleet: SshdFleet, tmp_path: Path) -> None:
 
 
 def test_secrets_in_device_output_are_redacted(ssh_fleet: SshdFleet, tmp_path: Path) -> None:
-    leak = tmp_path / "leak.txt"
+    # a file on the inspected host: device-side state that holds the canary on purpose
+    leak = mark_device_side(tmp_path / "host-files", "a secret planted on the inspected host") \
+        / "leak.txt"
     leak.write_text(f"db_password={CANARY_PASSWORD}\n")
     pack = _pack_with(hostname=f"cat {leak}")
     # Logged in with the key: the canary is a configured secret of another credential set.

@@ -24,6 +24,7 @@ import httpx
 import pytest
 import yaml
 from support.agent_process import Agent
+from support.canaries import CANARY_API_TOKEN
 from support.prometheus import free_port
 from support.sshd import SshdFleet
 
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.sshd
 
 XUNJIAN = Path(sys.executable).with_name("xunjian")
 DOCS = Path(__file__).parents[2] / "docs" / "packs.md"
-TOKEN = "packs-e2e-" + "5d" * 16
+TOKEN = CANARY_API_TOKEN
 PACK = "acme-web"
 
 

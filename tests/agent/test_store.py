@@ -12,9 +12,9 @@ import pytest
 from alembic.script import ScriptDirectory
 from support.builders import DEVICE, make_result
 
-from agent.errors import StoreError
+from agent.errors import DuplicateResultError, StoreError
 from agent.store import Store
-from agent.store.store import _alembic_config
+from agent.store.store import _alembic_config, schema_head
 from checks.model import State
 from collectors.base import PackRef
 
@@ -78,6 +78,27 @@ def test_reopening_does_not_migrate_again_and_keeps_data(tmp_path) -> None:
     again.close()
 
 
+def test_schema_head_read_from_the_files_is_alembics_head() -> None:
+    assert schema_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_a_current_store_opens_without_importing_alembic(tmp_path) -> None:
+    Store.open(None, tmp_path).close()  # creates and migrates
+    code = ("import sys; from pathlib import Path; from agent.store import Store; "
+            f"Store.open(None, Path({str(tmp_path)!r})).close(); "
+            "print('alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=os.getcwd())
+    assert done.stdout.strip() == "False"
+    with sqlite3.connect(tmp_path / "xunjian.db") as conn:  # an older schema still migrates
+        conn.execute("UPDATE alembic_version SET version_num = '0006'")
+        conn.execute("DROP INDEX uq_device_results_run_device")
+    Store.open(None, tmp_path).close()
+    with sqlite3.connect(tmp_path / "xunjian.db") as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == \
+            schema_head()
+
+
 def test_runs_of_a_dead_agent_are_marked_aborted_and_results_kept(tmp_path) -> None:
     # A real process starts a run, commits one result, and is SIGKILLed mid-run.
     code = (
@@ -132,3 +153,32 @@ def test_a_failed_write_keeps_earlier_results(tmp_path) -> None:
         store.save_result(run + 100, DEVICE, make_result())  # foreign key violation
     assert store.counts()["device_results"] == 1
     store.close()
+
+
+def test_save_results_stores_a_batch_in_one_transaction(store: Store) -> None:
+    first = store.start_run("cli", 3, None)
+    store.save_result(first, DEVICE, make_result())
+    devices = [DEVICE.model_copy(update={"name": n, "location": "IDC-B"})
+               for n in ("web-01", "web-02", "web-03")]
+    run = store.start_run("schedule", 3, None)
+    ids = store.save_results(run, [(d, make_result().model_copy(update={"device": d.name}))
+                                   for d in devices])
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [store.result(i).device for i in ids] == ["web-01", "web-02", "web-03"]
+    assert store.latest_result_ids() == dict(zip(["web-01", "web-02", "web-03"], ids,
+                                                 strict=True))
+    # the known device was updated, the new ones inserted
+    assert {m["location"] for m in store.device_meta().values()} == {"IDC-B"}
+    assert store.counts()["check_results"] == 2 * 4
+
+
+def test_a_batch_with_a_stored_device_stores_none_of_it(store: Store) -> None:
+    run = store.start_run("cli", 2, None)
+    store.save_result(run, DEVICE, make_result())
+    other = DEVICE.model_copy(update={"name": "web-02"})
+    with pytest.raises(DuplicateResultError, match=f"run {run} already has a result for one "
+                       "of web-02, web-01; none of these 2 was stored"):
+        store.save_results(run, [(other, make_result().model_copy(update={"device": "web-02"})),
+                                 (DEVICE, make_result())])
+    assert store.counts()["device_results"] == 1
+    assert store.save_results(run, []) == []

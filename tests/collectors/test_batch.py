@@ -22,6 +22,7 @@ from collectors.batch import (
     Batch,
     Frame,
     build_batch,
+    direct_words,
     item_error,
     item_label,
     item_result,
@@ -31,7 +32,7 @@ from collectors.batch import (
 from collectors.hostkeys import KnownHosts
 from collectors.local import LocalCollector
 from collectors.network.collector import NetmikoCollector
-from collectors.pack import SCRIPT_MAX_BYTES, Pack, builtin_pack, combine, parse_pack
+from collectors.pack import SCRIPT_MAX_BYTES, Pack, PackItem, builtin_pack, combine, parse_pack
 from collectors.ssh import AuthMaterial, Endpoint
 from config.models import SshSettings
 from config.secrets import Redactor, ResolvedCredential
@@ -131,8 +132,9 @@ def test_limits_are_lines_then_bytes_and_scripts_default_to_one_mebibyte() -> No
     assert "| head -c 65537 3>&- >&4;" in by_id["acme-db.flood"]
     assert "head -n" not in by_id["acme-db.flood"]
     assert f"head -c {SCRIPT_MAX_BYTES + 1} " in by_id["acme-db.connections"]
-    # a command without limits runs as before: no pipe, its own exit status
-    assert "sh -c 'uname -s' </dev/null 2>&1; xj_rc=$?;" in by_id["acme-db.uname"]
+    # a command without limits runs as before: no pipe, its own exit status (plain words are
+    # exec'd by timeout without a shell in between)
+    assert "xj_run 30 uname -s </dev/null 2>&1; xj_rc=$?;" in by_id["acme-db.uname"]
     assert "head" not in by_id["acme-db.uname"]
 
 
@@ -312,3 +314,39 @@ def test_a_network_item_is_cut_at_its_max_bytes(tmp_path: Path) -> None:
     assert result.item_errors["version"] == (
         "output exceeded the item's cap of 200 bytes (max_bytes); the first 200 bytes are kept")
     assert not raw["inventory"].truncated and "inventory" not in result.item_errors
+
+
+@pytest.mark.parametrize(("command", "direct"), [
+    ("uname -s", "uname -s"),
+    ("date +%s.%N", "date +%s.%N"),
+    ("df -P -T -B1", "df -P -T -B1"),
+    ("grep -H . /sys/class/dmi/id/sys_vendor", "grep -H . /sys/class/dmi/id/sys_vendor"),
+    ("journalctl --since -24h", "journalctl --since -24h"),
+    ("cat /proc/*/status", None),          # glob
+    ("echo $HOME", None),                  # expansion
+    ("uname 'a b'", None),                 # quoting
+    ("ps -e | wc -l", None),               # pipe
+    ("uptime > /tmp/x", None),             # redirection
+    ("LC_ALL=C df", None),                 # assignment
+    ("cd /tmp", None),                     # builtin: timeout cannot exec it
+    ("true; false", None),
+    ("uname 'unterminated", None),
+])
+def test_only_plain_words_skip_the_shell(command: str, direct: str | None) -> None:
+    assert direct_words(command) == direct
+
+
+def test_exit_codes_and_missing_commands_are_the_same_without_the_shell() -> None:
+    # built directly: parse_pack would refuse these commands (not on the read-only allowlist)
+    pack = builtin_pack("linux-standard").model_copy(update={"items": [
+        PackItem(id="missing", command="no-such-command-xj --x"),
+        PackItem(id="fails", command="ls /no/such/dir"),
+        PackItem(id="builtin", command="cd /tmp"),
+    ]})
+    batch = build_batch(pack, 30)
+    assert "xj_run 30 no-such-command-xj --x </dev/null" in batch.script
+    assert "xj_run 30 sh -c 'cd /tmp' </dev/null" in batch.script
+    frames = split_frames(batch, run(batch))
+    assert frames["missing"].exit_code == 127
+    assert frames["fails"].exit_code == 2 and b"No such file" in frames["fails"].data
+    assert frames["builtin"].exit_code == 0

@@ -20,6 +20,7 @@ import yaml
 from sqlalchemy import create_engine, text
 from support.agent_process import Agent, Worker
 from support.broker import CANARY_BROKER_PASSWORD, RabbitVhost, rabbitmq_unavailable_reason
+from support.canaries import CANARY_API_TOKEN
 from support.prometheus import free_port
 from support.sshd import SshdFleet, sshd_unavailable_reason
 
@@ -120,8 +121,8 @@ def test_two_sites_a_killed_worker_and_a_second_scheduler(
     logs.mkdir()
     worker_a = Worker(config, "site-a", logs / "worker-a.log", env, concurrency=1)
     worker_b = Worker(config, "site-b", logs / "worker-b.log", env, concurrency=2)
-    first = Agent(config, free_port(), logs / "scheduler-1.log", "t" * 32, env=env)
-    second = Agent(config, free_port(), logs / "scheduler-2.log", "t" * 32, env=env)
+    first = Agent(config, free_port(), logs / "scheduler-1.log", CANARY_API_TOKEN, env=env)
+    second = Agent(config, free_port(), logs / "scheduler-2.log", CANARY_API_TOKEN, env=env)
     all_logs = [worker_a.log, worker_b.log, first.log, second.log]
     processes = [worker_a, worker_b]
     try:

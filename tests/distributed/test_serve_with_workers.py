@@ -13,6 +13,7 @@ import pytest
 import yaml
 from support.agent_process import Agent, Worker
 from support.broker import port_open
+from support.canaries import CANARY_API_TOKEN
 from support.prometheus import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.broker, pytest.mark.timeout(300)]
@@ -40,7 +41,7 @@ def test_an_api_run_goes_through_redis_to_a_worker(tmp_path: Path, pg_url: str,
     }), encoding="utf-8")
     env = {"XJ_BROKER_URL": redis_url}
     worker = Worker(config, site, tmp_path / "worker.log", env, concurrency=2)
-    agent = Agent(config, free_port(), tmp_path / "agent.log", "r" * 32, env=env)
+    agent = Agent(config, free_port(), tmp_path / "agent.log", CANARY_API_TOKEN, env=env)
     try:
         worker.start()
         agent.start()
@@ -68,7 +69,7 @@ def test_a_broker_that_is_down_is_a_503_with_the_reason(tmp_path: Path, pg_url: 
         "devices": [{"name": "local-1", "address": "127.0.0.1", "platform": "local"}],
     }), encoding="utf-8")
     secret = "Xj-canary-dead-broker"
-    agent = Agent(config, free_port(), tmp_path / "agent.log", "d" * 32,
+    agent = Agent(config, free_port(), tmp_path / "agent.log", CANARY_API_TOKEN,
                   env={"XJ_BROKER_URL": f"amqp://xj:{secret}@127.0.0.1:{dead}//"})
     try:
         agent.start()

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from support.browser import BrowserError, chromium_unavailable_reason, render_page
+from support.canaries import CANARY_ENABLE_SECRET, CANARY_PASSWORD
 from support.netsim import Device, NetSim
 from support.pdftools import (
     pdf_fonts,
@@ -61,8 +62,8 @@ REGISTER = {"core-sw-01": {"serial": "021HKT10F1000123", "model": "S5720-52X-SI-
             "wan-rtr-01": {"serial": "FOC2135Z00T", "model": "C9300-48U"}}
 DEVICES = (*LINUX, *NETWORK)
 INSPECTIONS = 3
-NET_PASSWORD = "Xj-e2e-net-pw-4471"
-NET_SECRET = "Xj-e2e-enable-9032"
+NET_PASSWORD = CANARY_PASSWORD
+NET_SECRET = CANARY_ENABLE_SECRET
 ENV = {"XJ_E2E_NET_PASSWORD": NET_PASSWORD, "XJ_E2E_NET_SECRET": NET_SECRET}
 #: the simulated devices' addresses: away from netsim's default 127.0.20.x used elsewhere
 NETSIM_FIRST_ADDRESS = "127.0.26.1"

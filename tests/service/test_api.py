@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
+from support.canaries import CANARY_API_TOKEN
 
 from agent.errors import ServiceError
 from agent.service.app import create_app
@@ -22,7 +23,7 @@ from config.models import CheckSettings, DeviceConfig, XunjianConfig
 from config.secrets import Redactor
 from config.service import AuthSettings, PlanConfig, ServerSettings
 
-TOKEN = "tok-" + "5f" * 16
+TOKEN = CANARY_API_TOKEN
 OTHER = "tok-" + "a0" * 16
 
 

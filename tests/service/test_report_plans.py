@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from support.canaries import CANARY_API_TOKEN
 from support.report_history import populate, write_config
 from support.smtp import SmtpPeer
 
@@ -34,7 +35,7 @@ from config.secrets import Redactor
 from reports.generate import languages
 from reports.generate import select as select_devices_for
 
-TOKEN = "tok-" + "7c" * 16
+TOKEN = CANARY_API_TOKEN
 
 
 def utc(*args: int) -> datetime:

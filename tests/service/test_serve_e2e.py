@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from support.agent_process import Agent
+from support.canaries import CANARY_API_TOKEN
 from support.prometheus import PrometheusServer, ScrapeJob, free_port, prometheus_unavailable_reason
 from support.sshd import HANG_ADDRESS, SshdFleet
 
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.sshd,
               pytest.mark.skipif(bool(prometheus_unavailable_reason()),
                                  reason=prometheus_unavailable_reason() or "")]
 
-TOKEN = "e2e-" + "7c" * 16
+TOKEN = CANARY_API_TOKEN
 PLAN = "every-minute"
 XUNJIAN = Path(sys.executable).with_name("xunjian")
 

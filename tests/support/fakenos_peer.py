@@ -134,6 +134,8 @@ from typing import IO, Any, Literal, Self
 import paramiko
 import yaml
 
+from support import canaries
+
 #: The fakenos release this harness was verified with (its dependencies as pip resolved them
 #: then: paramiko 4.0.0, pydantic 2.14.3, PyYAML 6.0.3, Jinja2 3.1.6, detect 2020.12.3).
 FAKENOS_VERSION = "1.2.1"
@@ -147,8 +149,8 @@ REPLAY_FILE = "commands.yaml"
 
 #: Login accepted by every fakenos host of a peer.
 DEVICE_USERNAME = "xjnet"
-#: Canary secret (like ``support.sshd.CANARY_PASSWORD``): must never appear in logs or reports.
-DEVICE_PASSWORD = "Xj-canary-fakenos-4c2e!pw"
+#: The suite's canary password (support.canaries): must never appear in logs or reports.
+DEVICE_PASSWORD = canaries.CANARY_PASSWORD
 
 #: Host-name prefixes: ``ios-001``, ``vrp-001``; other platforms use the platform name.
 NAME_PREFIX: Mapping[str, str] = {"cisco_ios": "ios", "huawei_vrp": "vrp"}
@@ -783,6 +785,8 @@ class FakenosPeer:
         text = "# Written by tests/support/fakenos_peer.py; loopback only.\n" + yaml.safe_dump(
             inventory, sort_keys=False, allow_unicode=True, width=1000
         )
+        canaries.mark_device_side(self.workdir, "fakenos: the simulated devices' password "
+                                                "(inventory.yaml)")
         self.inventory_path.write_text(text, encoding="utf-8")
 
     def _launch(self, venv: Path) -> None:

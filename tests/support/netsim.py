@@ -46,15 +46,16 @@ the replay set), ``session`` (a session command such as ``terminal length 0``), 
 (answered with the error text), ``empty`` (just Enter), ``error`` (the replay set names a file
 that is missing; ``detail`` says which) and ``secret`` (the enable password - logged as ``***``,
 never in clear).  ``kind: "event"`` records (``event``: ``login``, ``auth-failed``, ``shell``,
-``exec``, ``closed``, ``truncated``, ``stalled``) carry ``line: null``.
+``exec``, ``closed``, ``truncated``, ``stalled``, ``flooding``) carry ``line: null``.
 
 **Faults** (per device, for bad-input tests): ``unknown_prompt`` (the prompt is ``fault_prompt``,
 ``???`` by default, which netmiko cannot recognise), ``endless_paging`` (every command's output
 is followed by More prompts forever, whatever the paging setting; only ``q`` ends it),
 ``truncate`` (closes the session halfway through the output of ``fault_command``, or of every
 non-session command), ``stall`` (sends half of that output, then nothing, keeping the session
-open) and the vendor override ``vendor`` (the device answers with another platform's prompt,
-commands and replay set than the ``platform`` the inventory claims).
+open), ``flood`` (sends that output, then numbered lines without end - never the prompt - until
+the client goes away) and the vendor override ``vendor`` (the device answers with another
+platform's prompt, commands and replay set than the ``platform`` the inventory claims).
 
 Use :class:`NetSim` (a context manager) from tests: it writes the JSON config, runs
 ``python tests/support/netsim.py --config FILE`` in its own process group, waits until every port
@@ -93,6 +94,11 @@ from typing import Any, Self
 import paramiko
 import yaml
 
+try:
+    from support import canaries
+except ImportError:  # run as the simulator process: tests/support itself is sys.path[0]
+    import canaries  # type: ignore[no-redef]
+
 #: The replay sets of the test suite: ``<platform>/commands.yaml`` plus the output files.
 REPLAY_ROOT = Path(__file__).resolve().parents[1] / "netsim" / "replay"
 PLATFORMS = (
@@ -105,7 +111,11 @@ PLATFORMS = (
 )
 #: netmiko device types the simulator also accepts, and the platform they mean.
 ALIASES = {"cisco_xe": "cisco_ios", "huawei": "huawei_vrp", "juniper": "juniper_junos"}
-FAULTS = ("unknown_prompt", "endless_paging", "truncate", "stall")
+FAULTS = ("unknown_prompt", "endless_paging", "truncate", "stall", "flood")
+#: the faults that apply to ``fault_command`` (or to every non-session command)
+COMMAND_FAULTS = ("truncate", "stall", "flood")
+#: ``flood``: what is sent per write after the real output (numbered 64-byte lines)
+FLOOD_LINES_PER_WRITE = 1024
 #: Log record kinds for received lines (``event`` records are not lines).
 LINE_KINDS = ("replay", "session", "unknown", "empty", "error", "secret")
 #: The kinds of lines that were commands (what tests usually want from the log).
@@ -135,8 +145,8 @@ ERROR_TEXT: Mapping[str, Callable[[int], list[str]]] = {
     "juniper_junos": lambda col: [_caret(col), "syntax error, expecting <command>.", ""],
 }
 
-#: A canary enable secret for test devices: tests assert it never appears in logs or reports.
-CANARY_SECRET = "Xj-canary-enable-5c8e"
+#: The suite's canary enable secret (support.canaries): never in logs or reports.
+CANARY_SECRET = canaries.CANARY_ENABLE_SECRET
 DEFAULT_FIRST_ADDRESS = "127.0.20.1"
 DEFAULT_PAGE_LINES = 24
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
@@ -179,7 +189,7 @@ class Device:
     fault: str | None = None
     """One of :data:`FAULTS`, or ``None``."""
     fault_command: str | None = None
-    """``truncate``/``stall``: only this command (default: every non-session command)."""
+    """``truncate``/``stall``/``flood``: only this command (default: every non-session one)."""
     fault_prompt: str = "???"
     """``unknown_prompt``: the prompt shown instead of the real one."""
     vendor: str | None = None
@@ -202,8 +212,8 @@ class Device:
             _platform(self.vendor)
         if self.fault is not None and self.fault not in FAULTS:
             raise ValueError(f"{self.name}: unknown fault {self.fault!r} (one of {FAULTS})")
-        if self.fault_command is not None and self.fault not in ("truncate", "stall"):
-            raise ValueError(f"{self.name}: fault_command is for the truncate and stall faults")
+        if self.fault_command is not None and self.fault not in COMMAND_FAULTS:
+            raise ValueError(f"{self.name}: fault_command is for the {COMMAND_FAULTS} faults")
         if self.page_lines < 0:
             raise ValueError(f"{self.name}: page_lines must be >= 0")
         if self.address and ipaddress.IPv4Address(self.address) not in LOOPBACK:
@@ -467,13 +477,15 @@ class _Session:
         return self.device.fault == "endless_paging" and answer.kind not in ("session", "empty")
 
     def _faulted(self, line: str, answer: _Answer) -> bool:
-        """Apply the truncate/stall fault if it covers this command; True if it did."""
+        """Apply the truncate/stall/flood fault if it covers this command; True if it did."""
         fault = self.device.fault
-        if fault not in ("truncate", "stall") or answer.kind in ("session", "empty", "secret"):
+        if fault not in COMMAND_FAULTS or answer.kind in ("session", "empty", "secret"):
             return False
         wanted = self.device.fault_command
         if wanted is not None and _normal(line) != _normal(wanted):
             return False
+        if fault == "flood":
+            self._flood(answer.text)
         half = answer.text[: len(answer.text) // 2]
         self.send(half)
         if fault == "truncate":
@@ -489,6 +501,18 @@ class _Session:
         self.log.write(self.session, "event", None, event="stalled", sent=len(half))
         while True:  # keep the session open, answer nothing, until the client goes
             self._next_char()
+
+    def _flood(self, text: str) -> None:
+        """Send ``text``, then numbered lines for ever; sending fails once the client goes."""
+        self.send(text)
+        self.log.write(self.session, "event", None, event="flooding")
+        number = 0
+        while not self.stopping.is_set():
+            lines = [f"flood line {n:>12} {'x' * 38}\r\n"
+                     for n in range(number, number + FLOOD_LINES_PER_WRITE)]
+            number += FLOOD_LINES_PER_WRITE
+            self.send("".join(lines))
+        raise _SessionClosedError
 
     def _page(self, text: str, *, endless: bool) -> None:
         """Send ``text`` with More prompts as the session's paging asks.
@@ -1123,6 +1147,8 @@ class NetSim:
             "ready_file": str(self.ready_file),
             "devices": [d.to_json() for d in devices],
         }
+        canaries.mark_device_side(self.workdir, "netsim: the simulated devices' passwords and "
+                                                "enable secrets (netsim.json)")
         self.config.write_text(json.dumps(config, indent=1))
         self.config.chmod(0o600)  # holds the device passwords
         command = [self.python, str(Path(__file__).resolve()), "--config", str(self.config)]

@@ -53,6 +53,8 @@ from typing import IO, Self
 
 import psutil
 
+from support import canaries
+
 SSHD_PATH = Path("/usr/sbin/sshd")
 PRIVSEP_DIR = Path("/run/sshd")
 MAX_ADDRESSES_PER_SSHD = 16
@@ -60,9 +62,9 @@ LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 
 #: The unprivileged user for password authentication, created by :func:`ensure_password_user`.
 PASSWORD_USER = "xjtest"
-#: Canary secrets: tests assert these never appear in logs, reports or the store.
-CANARY_PASSWORD = "Xj-canary-7f3a9c!pw"
-CANARY_PASSPHRASE = "Xj-canary-passphrase-51e2"
+# Canary secrets (support.canaries): they must never appear in logs, reports or the store.
+CANARY_PASSWORD = canaries.CANARY_PASSWORD
+CANARY_PASSPHRASE = canaries.CANARY_PASSPHRASE
 
 #: Environment variable sshd sets in every session of a fleet (value: the fleet's token).
 FLEET_ENV_VAR = "XUNJIAN_SSHD_FLEET"

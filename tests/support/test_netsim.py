@@ -127,6 +127,8 @@ def sim(tmp_path_factory: pytest.TempPathFactory, replay_root: Path) -> Iterator
         Device("ios-stall", "cisco_ios", privileged=True, fault="stall",
                fault_command="show version"),
         Device("ios-is-vrp", "cisco_ios", vendor="huawei_vrp"),
+        Device("ios-flood", "cisco_ios", privileged=True, fault="flood",
+               fault_command="show version"),
     ]  # fmt: skip
     with NetSim(tmp_path_factory.mktemp("netsim"), devices, replay_root=replay_root) as netsim:
         yield netsim
@@ -482,6 +484,25 @@ def test_stall_stops_mid_output_and_keeps_the_session_open(sim: NetSim) -> None:
         assert stalled[-1]["event"] == "stalled"
     finally:
         conn.paramiko_cleanup()  # disconnect() would wait ~10 s for a prompt
+    wait_closed(sim, name, session)
+
+
+def test_flood_sends_lines_without_end_and_never_the_prompt(sim: NetSim) -> None:
+    name = "ios-flood"
+    conn = connect(sim, name)
+    try:
+        assert conn.send_command("show long") == expected(long_text())
+        conn.write_channel("show version\n")
+        received, deadline = "", time.monotonic() + 10
+        while len(received) < 1_000_000 and time.monotonic() < deadline:
+            received += conn.read_channel()
+        assert len(received) >= 1_000_000  # a megabyte and still going
+        assert expected(version_text("cisco_ios")) in received
+        assert f"{name}#" not in received.split("flood line", 1)[1]
+        session = last_session(sim, name)
+        assert sim.wait_for_log(name, lambda r: r.get("event") == "flooding")
+    finally:
+        conn.paramiko_cleanup()
     wait_closed(sim, name, session)
 
 

@@ -29,6 +29,8 @@ class Answer:
     body: bytes = b""
     delay: float = 0.0
     content_type: str = "application/json"
+    #: more response headers (e.g. ``Location`` of a redirect)
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
 
@@ -95,10 +99,11 @@ class WebhookReceiver:
         return f"http://{host!s}:{port}"
 
     def respond(self, status: int = 200, body: bytes = b"", *, delay: float = 0.0,
-                times: int = 1) -> None:
+                times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Queue ``times`` answers to use before the default one."""
+        answer = Answer(status, body, delay, headers=tuple((headers or {}).items()))
         with self._lock:
-            self._answers.extend([Answer(status, body, delay)] * times)
+            self._answers.extend([answer] * times)
 
     def _next_answer(self) -> Answer:
         with self._lock:
