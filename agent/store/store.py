@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
@@ -669,9 +670,12 @@ _INSERT_CHECK = insert(_TABLES[CheckRow.__tablename__])
 _INSERT_RAW = insert(_TABLES[RawOutputRow.__tablename__])
 
 
+@functools.cache
 def _upsert_devices(dialect: str) -> Executable:
     """The devices' inventory rows, inserted or replaced (both supported stores have
-    ``INSERT … ON CONFLICT``); executed with one parameter set per device."""
+    ``INSERT … ON CONFLICT``); executed with one parameter set per device. Built once per
+    dialect: building it (``excluded`` makes a column proxy per column) and its cache key
+    cost 0.3 ms of CPU per stored result."""
     table = _TABLES[DeviceRow.__tablename__]
     statement = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
     return statement.on_conflict_do_update(
