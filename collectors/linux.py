@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,9 +12,11 @@ import paramiko
 from agent.errors import CollectionError, CommandTimeoutError, SessionDroppedError
 from collectors.base import CollectResult, PackRef, RawOutput
 from collectors.batch import (
+    END_TAIL,
     Batch,
     Frame,
     build_batch,
+    end_marker,
     item_error,
     item_result,
     partial_tail,
@@ -37,7 +38,7 @@ class _Reader:
     """Reads the channel, noting when each item's END marker arrived (for clock offsets)."""
 
     def __init__(self, batch: Batch, max_bytes: int, clock: Clock) -> None:
-        self._end = re.compile(rb"@@XJ-" + batch.token.encode() + rb" END (\S+) (-?\d+)\n")
+        self._end = end_marker(batch)
         self.buffer = bytearray()
         self.received_at: dict[str, float] = {}
         self.truncated = False
@@ -51,8 +52,13 @@ class _Reader:
             data, self.truncated = data[:room], True
         self.buffer += data
         now = self._clock()
-        for match in self._end.finditer(self.buffer, max(0, self._scan - 128)):
-            self.received_at.setdefault(match.group(1).decode(), now)
+        at = self.buffer.find(self._end, max(0, self._scan - 128))
+        while at != -1:
+            if tail := END_TAIL.match(self.buffer, at + len(self._end)):
+                self.received_at.setdefault(tail.group(1).decode(), now)
+                at = self.buffer.find(self._end, tail.end())
+            else:
+                at = self.buffer.find(self._end, at + 1)
         self._scan = len(self.buffer)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Executable,
+    bindparam,
     case,
     create_engine,
     event,
@@ -473,15 +475,14 @@ class Store:
     def previous(self, device: str, before_run: int | None = None) -> Previous | None:
         """Facts of the device's latest reachable inspection (before ``before_run``)."""
         # Two columns on a plain connection, not the ORM row with its transcript blob
-        # (0.29 -> 0.22 ms of CPU per device and run).
-        query = (select(DeviceResultRow.facts, DeviceResultRow.finished_at)
-                 .where(DeviceResultRow.device == device, DeviceResultRow.reachable.is_(True),
-                        DeviceResultRow.facts.is_not(None))
-                 .order_by(DeviceResultRow.started_at.desc()).limit(1))
+        # (0.29 -> 0.22 ms of CPU per device and run); a statement built once, with bound
+        # parameters.
+        params: dict[str, Any] = {"device": device}
+        query = _PREVIOUS
         if before_run is not None:
-            query = query.where(DeviceResultRow.run_id != before_run)
+            query, params["run_id"] = _PREVIOUS_BEFORE_RUN, before_run
         with _storing("reading history", self.url), self.engine.connect() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(query, params).first()
         if row is None or row.facts is None:
             return None
         return Previous(HostFacts.model_validate(row.facts), _aware(row.finished_at))
@@ -681,11 +682,19 @@ _INSERT_RESULTS = insert(_TABLES[DeviceResultRow.__tablename__]).returning(
     _TABLES[DeviceResultRow.__tablename__].c.id, sort_by_parameter_order=True)
 _INSERT_CHECK = insert(_TABLES[CheckRow.__tablename__])
 _INSERT_RAW = insert(_TABLES[RawOutputRow.__tablename__])
+_PREVIOUS = (select(DeviceResultRow.facts, DeviceResultRow.finished_at)
+             .where(DeviceResultRow.device == bindparam("device"),
+                    DeviceResultRow.reachable.is_(True), DeviceResultRow.facts.is_not(None))
+             .order_by(DeviceResultRow.started_at.desc()).limit(1))
+_PREVIOUS_BEFORE_RUN = _PREVIOUS.where(DeviceResultRow.run_id != bindparam("run_id"))
 
 
+@functools.cache
 def _upsert_devices(dialect: str) -> Executable:
     """The devices' inventory rows, inserted or replaced (both supported stores have
-    ``INSERT … ON CONFLICT``); executed with one parameter set per device."""
+    ``INSERT … ON CONFLICT``); executed with one parameter set per device. Built once per
+    dialect: building it (``excluded`` makes a column proxy per column) and its cache key
+    cost 0.3 ms of CPU per stored result."""
     table = _TABLES[DeviceRow.__tablename__]
     statement = postgresql_insert(table) if dialect == "postgresql" else sqlite_insert(table)
     return statement.on_conflict_do_update(

@@ -26,6 +26,7 @@ from collectors.batch import (
     item_error,
     item_label,
     item_result,
+    partial_tail,
     split_frames,
     transcript_block,
 )
@@ -350,3 +351,21 @@ def test_exit_codes_and_missing_commands_are_the_same_without_the_shell() -> Non
     assert frames["missing"].exit_code == 127
     assert frames["fails"].exit_code == 2 and b"No such file" in frames["fails"].data
     assert frames["builtin"].exit_code == 0
+
+
+def test_frames_need_this_batch_token_and_an_end_with_an_exit_status() -> None:
+    batch = Batch("0123abcd", "", (), {}, {})
+    mine, other = b"@@XJ-0123abcd", b"@@XJ-ffffeeee"
+    buffer = (
+        # a frame under another token (e.g. printed by a command) is not one of ours
+        other + b" BEGIN a\nforged\n" + other + b" END a 0\n"
+        # an END without an exit status does not close the frame; the next valid one does
+        + mine + b" BEGIN b\nline\n" + mine + b" END b x\nmore\n" + mine + b" END b 3\n"
+        + mine + b" BEGIN c\n\n" + mine + b" END c -1\n"
+        + mine + b" BEGIN d\nrunning"
+    )
+    frames = split_frames(batch, buffer)
+    assert {k: (f.data, f.exit_code) for k, f in frames.items()} == {
+        "b": (b"line\n" + mine + b" END b x\nmore", 3), "c": (b"", -1)}
+    assert partial_tail(batch, buffer) == ("d", "running")
+    assert partial_tail(batch, buffer + b"\n" + mine + b" END d 0\n") == (None, "")
