@@ -6,7 +6,8 @@
   connection's sshd and the session's commands) as soon as a chosen command runs in a session
   of an :class:`~support.sshd.SshdFleet`: the fault strikes mid-session, not before or after.
 * :func:`run_measured`: runs a command and returns its exit status, output and peak RSS (from
-  ``wait4``'s rusage, so the peak is the process's own, not sampled).
+  ``wait4``'s rusage in a small launcher, so the peak is the command's own - not sampled, and
+  not the test process's).
 * :class:`TmpfsMount`: a small tmpfs (needs root), for "the store's disk is full".
 """
 
@@ -14,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -134,32 +135,46 @@ class Measured:
     seconds: float
 
 
+#: Runs the command (argv[2:]) as its own child, waits for it and writes the child's raw wait
+#: status and ru_maxrss (KiB) to argv[1]. Linux carries a process's peak RSS across exec (the
+#: old address space's high-water mark goes into the new program's ru_maxrss), so a command
+#: started straight from pytest reports pytest's own peak - hundreds of MiB late in a full run -
+#: as its own. Started from this small interpreter, the command inherits this one's ~10 MiB.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(f"{status} {usage.ru_maxrss}")
+"""
+
+
 def run_measured(command: Sequence[str], *, env: Mapping[str, str], workdir: Path,
                  timeout: float = 120.0) -> Measured:
-    """Run ``command``; its stdout/stderr go through files (no pipe can fill up)."""
-    out, err = workdir / "stdout.txt", workdir / "stderr.txt"
+    """Run ``command``; its stdout/stderr go through files (no pipe can fill up). The peak RSS
+    is the command's own (with its waited-for children), not the test process's: see
+    :data:`_LAUNCHER`."""
+    out, err, report = workdir / "stdout.txt", workdir / "stderr.txt", workdir / "rusage.txt"
+    report.unlink(missing_ok=True)
     began = time.monotonic()
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(list(command), stdout=stdout, stderr=stderr, env=dict(env),
-                                stdin=subprocess.DEVNULL)
-    deadline = began + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid == proc.pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            raise AssertionError(f"{command[:3]} did not finish within {timeout} s")
-        time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)  # Popen must not wait for it again
-    return Measured(proc.returncode, out.read_text(errors="replace"),
-                    err.read_text(errors="replace"), _kib_to_bytes(usage),
+        # -I -S: the launcher imports nothing it does not need, so it stays small
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report),
+                                 *command], stdout=stdout, stderr=stderr, env=dict(env),
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command
+        proc.wait()
+        raise AssertionError(f"{command[:3]} did not finish within {timeout} s") from None
+    if proc.returncode != 0 or not report.exists():
+        raise AssertionError(f"the measuring launcher failed ({proc.returncode}): "
+                             f"{err.read_text(errors='replace')[-2000:]}")
+    status, max_rss_kib = (int(word) for word in report.read_text().split())
+    return Measured(os.waitstatus_to_exitcode(status), out.read_text(errors="replace"),
+                    err.read_text(errors="replace"), max_rss_kib * 1024,
                     time.monotonic() - began)
-
-
-def _kib_to_bytes(usage: resource.struct_rusage) -> int:
-    return int(usage.ru_maxrss) * 1024  # Linux reports kilobytes
 
 
 class TmpfsMount:
