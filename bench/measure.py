@@ -6,6 +6,10 @@ and every descendant it waited for (Ansible's forks, for one), so the figure hol
 benchmark's own process or of the sshd/simulator processes it started. Peak RSS is measured two
 ways: ``ru_maxrss`` of ``wait4`` (the largest single process of the tree) and the sum of the
 tree's RSS sampled every 0.1 s with psutil (what a forking client really holds at once).
+
+The client is started by a small launcher (:data:`_LAUNCHER`), which waits for it and reports
+its ``wait4``: Linux carries a process's peak RSS across exec, so a client started straight from
+the benchmark's process would report the benchmark's own peak as its ``ru_maxrss``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -49,8 +54,20 @@ class Measurement:
         return max(self.max_process_rss_bytes, self.peak_tree_rss_bytes)
 
 
+#: Runs the client (argv[2:]), waits for it and writes its wait status, user and system CPU
+#: seconds and ru_maxrss (KiB) to argv[1]; the client starts from this interpreter's ~10 MiB.
+_LAUNCHER = """
+import os, sys
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as report:
+    report.write(f"{status} {usage.ru_utime!r} {usage.ru_stime!r} {usage.ru_maxrss}")
+"""
+
+
 class _TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process and its descendants until stopped."""
+    """Samples the summed RSS of a process's descendants (the launcher itself left out) until
+    stopped."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True, name=f"rss-{pid}")
@@ -66,7 +83,7 @@ class _TreeSampler(threading.Thread):
         while not self._halt.is_set():
             total = 0
             try:
-                tree = [root, *root.children(recursive=True)]
+                tree = root.children(recursive=True)
             except psutil.Error:
                 break
             for proc in tree:
@@ -90,10 +107,14 @@ def run_measured(
     measurement says ``timed_out``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     stdout, stderr = out_dir / f"{name}.stdout", out_dir / f"{name}.stderr"
+    report = out_dir / f"{name}.rusage"
+    report.unlink(missing_ok=True)
     with stdout.open("wb") as out, stderr.open("wb") as err:
         began = time.perf_counter()
+        # -I -S: the launcher imports nothing it does not need, so it stays small
         proc = subprocess.Popen(
-            list(command), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+            [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report), *command],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
         )
         sampler = _TreeSampler(proc.pid)
@@ -102,16 +123,21 @@ def run_measured(
         timer = threading.Timer(timeout, _kill_group, args=(proc.pid, killed))
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
             sampler.stop()
         wall = time.perf_counter() - began
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    if report.exists():
+        words = report.read_text().split()
+        exit_code = os.waitstatus_to_exitcode(int(words[0]))
+        user, system, max_rss = float(words[1]), float(words[2]), int(words[3]) * 1024
+    else:  # the launcher was killed (timeout) before its client ended
+        exit_code, user, system, max_rss = proc.returncode, 0.0, 0.0, 0
     return Measurement(
-        command=list(command), exit_code=proc.returncode, wall_seconds=wall,
-        user_seconds=usage.ru_utime, system_seconds=usage.ru_stime,
-        max_process_rss_bytes=usage.ru_maxrss * 1024, peak_tree_rss_bytes=sampler.peak,
+        command=list(command), exit_code=exit_code, wall_seconds=wall,
+        user_seconds=user, system_seconds=system,
+        max_process_rss_bytes=max_rss, peak_tree_rss_bytes=sampler.peak,
         timed_out=killed.is_set(),
         stdout=stdout, stderr=stderr,
     )

@@ -87,3 +87,13 @@ def test_a_tiny_fleet_is_inspected_completely_by_every_installed_client(tmp_path
     assert result["size"] == {"hosts": 8, "devices": 2, "workers": 8, "repeat": 1,
                               "simulator_processes": 1, "sshd_processes": 1}
     assert result["load_average"]["start"] and result["versions"]["xunjian"]
+
+
+def test_a_client_does_not_inherit_the_benchmarks_peak_rss(tmp_path: Path) -> None:
+    # Linux carries the peak RSS across exec: started straight from this (enlarged) process,
+    # a tiny client would report this process's peak as its own
+    ballast = bytearray(256 << 20)
+    measured = run_measured([sys.executable, "-c", "pass"], out_dir=tmp_path, name="tiny")
+    assert len(ballast) == 256 << 20
+    assert measured.exit_code == 0
+    assert measured.max_process_rss_bytes < 64 << 20
