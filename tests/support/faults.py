@@ -18,7 +18,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ from typing import Self
 
 import psutil
 
+from bench import measure as bench_measure
 from support.sshd import SshdFleet
 
 _POLL = 0.01
@@ -135,46 +135,20 @@ class Measured:
     seconds: float
 
 
-#: Runs the command (argv[2:]) as its own child, waits for it and writes the child's raw wait
-#: status and ru_maxrss (KiB) to argv[1]. Linux carries a process's peak RSS across exec (the
-#: old address space's high-water mark goes into the new program's ru_maxrss), so a command
-#: started straight from pytest reports pytest's own peak - hundreds of MiB late in a full run -
-#: as its own. Started from this small interpreter, the command inherits this one's ~10 MiB.
-_LAUNCHER = """
-import os, sys
-pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as report:
-    report.write(f"{status} {usage.ru_maxrss}")
-"""
-
-
 def run_measured(command: Sequence[str], *, env: Mapping[str, str], workdir: Path,
                  timeout: float = 120.0) -> Measured:
-    """Run ``command``; its stdout/stderr go through files (no pipe can fill up). The peak RSS
-    is the command's own (with its waited-for children), not the test process's: see
-    :data:`_LAUNCHER`."""
-    out, err, report = workdir / "stdout.txt", workdir / "stderr.txt", workdir / "rusage.txt"
-    report.unlink(missing_ok=True)
+    """Run ``command`` with the benchmark's measurer (:func:`bench.measure.run_measured`): its
+    stdout/stderr go through files (no pipe can fill up), and the peak RSS is the command's
+    own, not the test process's (Linux carries a process's peak RSS across exec, so the
+    measurer starts the command from a small launcher)."""
     began = time.monotonic()
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        # -I -S: the launcher imports nothing it does not need, so it stays small
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report),
-                                 *command], stdout=stdout, stderr=stderr, env=dict(env),
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the command
-        proc.wait()
-        raise AssertionError(f"{command[:3]} did not finish within {timeout} s") from None
-    if proc.returncode != 0 or not report.exists():
-        raise AssertionError(f"the measuring launcher failed ({proc.returncode}): "
-                             f"{err.read_text(errors='replace')[-2000:]}")
-    status, max_rss_kib = (int(word) for word in report.read_text().split())
-    return Measured(os.waitstatus_to_exitcode(status), out.read_text(errors="replace"),
-                    err.read_text(errors="replace"), max_rss_kib * 1024,
-                    time.monotonic() - began)
+    measured = bench_measure.run_measured(command, out_dir=workdir, name="command", env=env,
+                                          timeout=timeout)
+    if measured.timed_out:
+        raise AssertionError(f"{list(command)[:3]} did not finish within {timeout} s")
+    return Measured(measured.exit_code, measured.stdout.read_text(errors="replace"),
+                    measured.stderr.read_text(errors="replace"),
+                    measured.max_process_rss_bytes, time.monotonic() - began)
 
 
 class TmpfsMount:
