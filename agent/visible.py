@@ -18,6 +18,10 @@ BIDI_VISIBLE: dict[int, str] = {c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F
 C0_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c not in (9, 10)} | {
     0x7F: "\u2421"}
 _TERMINAL = str.maketrans(C0_VISIBLE | C1_VISIBLE | BIDI_VISIBLE)
+#: for documents (reports, spreadsheet cells): the same, but a carriage return is kept (the
+#: document's own line breaks handle it)
+DOCUMENT_VISIBLE: dict[int, str] = {
+    c: shown for c, shown in (C0_VISIBLE | C1_VISIBLE | BIDI_VISIBLE).items() if c != 13}
 
 
 def visible(text: str) -> str:

@@ -69,7 +69,7 @@ def _ntpq_commands(args: list[str]) -> Iterator[str]:
     for arg in rest:
         if arg.startswith("--"):
             name, eq, value = arg.partition("=")
-            if len(name) > 3 and "--command".startswith(name):
+            if len(name) > 2 and "--command".startswith(name):
                 yield value if eq else next(rest, "")
         elif arg.startswith("-") and "c" in arg[1:]:
             value = arg[arg.index("c", 1) + 1:]

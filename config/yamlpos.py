@@ -50,7 +50,9 @@ def _parse(text: str | bytes, loader_class: Any) -> tuple[yaml.Node | None, Any]
         loader.dispose()
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: half of a UTF-16 surrogate pair: what a "\\ud800" escape decodes to; no file, database or
+#: terminal can encode it
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _refuse_surrogates(root: yaml.Node | None) -> None:
@@ -58,7 +60,7 @@ def _refuse_surrogates(root: yaml.Node | None) -> None:
     while stack:  # not recursive: the tree may be as deep as the parser allows
         node = stack.pop()
         if isinstance(node, yaml.ScalarNode):
-            if found := _SURROGATE.search(node.value):
+            if found := SURROGATE.search(node.value):
                 raise yaml.MarkedYAMLError(
                     problem=f"\\u{ord(found.group()):04x} is half of a UTF-16 surrogate pair, "
                             "not a character: write the character itself",

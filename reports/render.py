@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from agent.errors import ReportError
-from agent.visible import C1_VISIBLE
+from agent.visible import DOCUMENT_VISIBLE
 from checks.model import State
 from config.reports import ForecastSettings
 from reports.charts import STATE_COLOURS, ChartSeries, line_chart, state_bar
@@ -30,16 +30,13 @@ SECTIONS = (
 STATES = (State.CRIT, State.UNKNOWN, State.WARN, State.OK)
 _RECONCILE = ("matched", "replaced", "missing", "unregistered", "unverified")
 
-#: control characters (ANSI escapes in device output ...) shown as their visible symbols
-#: (ESC → ␛, the C1 CSI as \x9b): HTML forbids them, and a terminal showing the file must not
-#: obey them
-_VISIBLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(32) if c not in (9, 10, 13)} | {
-    0x7F: "\u2421"} | C1_VISIBLE
-
 
 def _finalize(value: Any) -> Any:
+    # control characters (ANSI escapes in device output ...) shown as their visible symbols
+    # (ESC → ␛, the C1 CSI as \x9b, bidi overrides as \u202e): HTML forbids the controls, a
+    # terminal showing the file must not obey them, and an override would reorder what is read
     if isinstance(value, str) and not isinstance(value, Markup):
-        return value.translate(_VISIBLE)
+        return value.translate(DOCUMENT_VISIBLE)
     return value
 
 

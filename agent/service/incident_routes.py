@@ -12,7 +12,7 @@ from agent.errors import IncidentError
 from agent.incidents.model import Incident, Problem
 from agent.incidents.repo import IncidentRepo
 from agent.service.app import Service
-from agent.service.safe_io import RowId
+from agent.service.safe_io import RowId, Text
 
 StatusFilter = Literal["open", "acknowledged", "resolved", "closed", "active"]
 
@@ -20,13 +20,13 @@ StatusFilter = Literal["open", "acknowledged", "resolved", "closed", "active"]
 class Action(BaseModel):
     """Who acts (recorded in the timeline) and an optional comment."""
 
-    by: str = Field(min_length=1, max_length=128)
-    comment: str | None = Field(default=None, max_length=10000)
+    by: Text = Field(min_length=1, max_length=128)
+    comment: Text | None = Field(default=None, max_length=10000)
 
 
 class Comment(BaseModel):
-    by: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=10000)
+    by: Text = Field(min_length=1, max_length=128)
+    text: Text = Field(min_length=1, max_length=10000)
 
 
 def _answer(change: Callable[[], Incident]) -> Incident:

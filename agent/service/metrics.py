@@ -487,10 +487,12 @@ class XunjianCollector(Collector):
         return self._update_cache()[1]
 
     def _update_cache(self) -> tuple[list[_CachedDevice], int]:
-        ids = self.store.latest_result_ids()
-        meta = self.store.device_meta()
-        names = self._wanted(ids)
-        with self._lock:  # scrapes (and the warmer) can overlap; the cache is shared
+        # scrapes (and the warmer) can overlap and the cache is shared: the ids are read under
+        # the lock too, or an overlapping caller holding older ids would put them back
+        with self._lock:
+            ids = self.store.latest_result_ids()
+            meta = self.store.device_meta()
+            names = self._wanted(ids)
             stale = [n for n in names if (c := self._cache.get(n)) is None
                      or c.result_id != ids[n] or c.meta != meta.get(n)]
             loaded = self.store.results_by_id([ids[n] for n in stale]) if stale else {}

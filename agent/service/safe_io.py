@@ -4,22 +4,20 @@ the database, text made of whole characters, JSON that always encodes."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any
 
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator
 
+from config.yamlpos import SURROGATE
+
 #: a stored row's id in a path: what the databases' 64-bit integer keys hold (a larger number
 #: is a 422, not an OverflowError from the driver)
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _whole_characters(value: str) -> str:
-    if _SURROGATE.search(value):
+    if SURROGATE.search(value):
         raise ValueError("holds half of a UTF-16 surrogate pair (a lone \\ud800-\\udfff "
                          "escape), which is not a character")
     return value

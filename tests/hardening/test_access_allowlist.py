@@ -26,7 +26,8 @@ LINUX_ATTEMPTS = [
     "ip link set eth0 down", "ip l s eth0 down", "ip -b /tmp/cmds", "ip --ba /tmp/cmds",
     "journalctl --vacuum-size=1", "journalctl --vac=1", "dmesg -C", "dmesg -rc",
     "ntpq -c ':config disable ntp'", "ntpq -c 'writevar 0 leap=3'", "ntpq -c wl",
-    "ntpq --command=:config", "ntpq -nc ':config x'", "ntpq -c rv -c 'config-from-file /x'",
+    "ntpq --command=:config", "ntpq --c writevar", "ntpq --c=writevar", "ntpq --co wl",
+    "ntpq -nc ':config x'", "ntpq -c rv -c 'config-from-file /x'",
     "ntpq -i", "openssl x509 -noout -in /x -out /etc/y", "tail -f /var/log/syslog",
     "ss -K dst 10.0.0.1",
     # chaining and substitution
