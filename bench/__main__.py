@@ -1,6 +1,6 @@
 """``python -m bench --size quick|full [--only fleet|scale|all]``: see docs/performance.md.
 
-``--only scale`` (and ``all``) runs ``bench.scale.run(size, out_dir) -> dict`` (/metrics render
+``--only scale`` (and ``all``) runs ``bench.scale.run(size) -> dict`` (/metrics render
 time, agent RSS and report times at 1,000 devices); its dict goes into the JSON under ``"scale"``,
 and its ``"rows"`` (a list of flat dicts) into the printed tables.
 """
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in ("scale", "all"):
         from bench import scale  # noqa: PLC0415 (heavy: only when asked for)
 
-        results["scale"] = scale.run(args.size, out)
+        results["scale"] = scale.run(args.size)
     print_results(results)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = write_json(results, out / f"bench-{args.size}-{stamp}.json")

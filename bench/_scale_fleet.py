@@ -40,12 +40,11 @@ from collectors.network.platforms import RUNNING_CONFIG, parsers_for
 from collectors.pack import builtin_pack
 from config.inventory import Device
 from config.loader import LoadedConfig, load_config
+from config.platforms import NETWORK_PLATFORMS
 
 ROOT = Path(__file__).resolve().parents[1]
 LINUX_FIXTURES = ROOT / "tests" / "collectors" / "fixtures" / "linux"
 REPLAY = ROOT / "tests" / "netsim" / "replay"
-NETWORK_PLATFORMS = ("cisco_ios", "cisco_nxos", "huawei_vrp", "hp_comware", "juniper_junos",
-                     "arista_eos")
 #: the report period: October 2026 in the customer's zone; one run a day at 02:00 UTC, from
 #: the last day of September (the baseline) to 31 October, then one more run on 1 November
 #: (the "full run just stored" of the /metrics measurement)

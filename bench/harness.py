@@ -9,7 +9,6 @@ devices under one GIL; ``DEVICES_PER_SIMULATOR`` keeps it from being what the cl
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,10 +19,11 @@ if str(REPO_ROOT / "tests") not in sys.path:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
 
 from support.netsim import PLATFORMS, Device, NetSim  # noqa: E402
+from support.prometheus import free_port  # noqa: E402
 from support.sshd import SshdFleet, sshd_unavailable_reason, sshd_version  # noqa: E402
 
-__all__ = ["PLATFORMS", "Fleet", "SshdFleet", "netsim_devices", "sshd_unavailable_reason",
-           "sshd_version", "start_fleet"]
+__all__ = ["PLATFORMS", "Fleet", "SshdFleet", "free_port", "netsim_devices",
+           "sshd_unavailable_reason", "sshd_version", "start_fleet"]
 
 #: measured here with Nornir on 200 devices: one process for all of them took 12.1 s and lost
 #: a device (its sessions time out), 50 per process 11.1 s, 25 per process 10.7 s
@@ -79,7 +79,3 @@ def start_fleet(workdir: Path, hosts: int, devices: int,
         known = workdir / "devices_known_hosts"
         known.write_text("".join(sim.known_hosts.read_text() for sim in simulators))
         yield Fleet(fleet_hosts, simulators, known)
-
-
-def simulator_count(devices: int, per_simulator: int = DEVICES_PER_SIMULATOR) -> int:
-    return math.ceil(devices / per_simulator) if devices else 0

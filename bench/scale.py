@@ -29,6 +29,7 @@ from rich.table import Table
 from agent.store import Store
 from bench import _scale_metrics, _scale_report
 from bench._scale_fleet import CUSTOMER, DAYS, PERIOD, fill, make_fleet
+from bench.harness import free_port
 
 SIZES = {"quick": 100, "full": 1000}
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,18 +94,17 @@ def _rows(size: int, fill_s: float, metrics: dict[str, Any], report: dict[str, A
     ]
 
 
-def run(size: str, out_dir: Path, *, work_dir: Path | None = None) -> dict[str, Any]:
-    """Fill a store for ``size`` ("quick": 100 devices, "full": 1,000), measure, write the
-    JSON into ``out_dir`` and return it. ``work_dir`` keeps the store and the report files
-    (default: a temporary directory, removed afterwards)."""
+def run(size: str, *, work_dir: Path | None = None) -> dict[str, Any]:
+    """Fill a store for ``size`` ("quick": 100 devices, "full": 1,000), measure and return
+    the results. ``work_dir`` keeps the store and the report files (default: a temporary
+    directory, removed afterwards)."""
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; use {', '.join(SIZES)}")
     devices = SIZES[size]
-    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="xunjian-scale-") as tmp:
         work = work_dir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        port = _scale_metrics.free_port()
+        port = free_port()
         fleet = make_fleet(work, devices, port=port)
         store = Store.open(None, work / "data")
         phases: dict[str, Any] = {}
@@ -136,9 +136,6 @@ def run(size: str, out_dir: Path, *, work_dir: Path | None = None) -> dict[str, 
         "missed": [r["name"] for r in judged if not r["met"]],
         "rows": rows,
     }
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    (out_dir / f"scale-{size}-{stamp}.json").write_text(
-        json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     return result
 
 
@@ -164,7 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.keep is not None and args.keep.exists() and any(args.keep.iterdir()):
         parser.error(f"--keep {args.keep}: give a new or empty directory")
-    result = run(args.size, args.out, work_dir=args.keep)
+    result = run(args.size, work_dir=args.keep)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    (args.out / f"scale-{args.size}-{stamp}.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
     console = Console()
     console.print(table(result))
     loads = {name: phase["load_before"]["1m"] for name, phase in result["phases"].items()}

@@ -456,8 +456,8 @@ def load_pack(path: Path) -> Pack:
         raise PackError(f"cannot read pack {file}: {why}") from exc
     files: dict[str, bytes] = {}
     try:
-        data = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError):
+        data = load_with_nodes(text)[0]
+    except yaml.YAMLError:
         data = None  # parse_pack reports it
     for name in _mentioned_files(data):
         target = file.parent / name
