@@ -286,15 +286,18 @@ class NetmikoCollector:
         return (data.decode(errors="ignore"), error) if error else (text, None)
 
     def _flooded(self, item: PackItem, read: str) -> tuple[str, str]:
-        """The item error and the output kept (echo removed, cut to the cap, scrubbed) when a
-        command printed more than ssh.max_output_bytes."""
+        """The item error and the output kept (echo removed, cut to ssh.max_output_bytes and
+        to the item's own ``max_lines``/``max_bytes``, scrubbed) when a command printed more
+        than ssh.max_output_bytes."""
         cap = self.settings.max_output_bytes
         lines = read.replace("\r\n", "\n").split("\n", 1)
         if len(lines) == 2 and lines[0].strip().endswith(item.command or ""):
             read = lines[1]  # the command's echo
-        kept = self._scrub(read.encode()[:cap].decode(errors="ignore"))
+        kept, _ = self._cap(item, read)
+        kept = self._scrub(kept)
+        stored = min(cap, item.max_bytes) if item.max_bytes is not None else cap
         error = (f"`{item.command}` printed more than {cap} bytes (ssh.max_output_bytes): the "
-                 f"first {cap} bytes are kept, the rest was not read and the session was "
+                 f"first {stored} bytes are kept, the rest was not read and the session was "
                  "abandoned; if the output really is this large, raise ssh.max_output_bytes")
         return error, kept
 
