@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -105,7 +105,13 @@ _ACTIVE_INCIDENTS = (select(_INCIDENT.c.fingerprint, _INCIDENT.c.id, _INCIDENT.c
                             _INCIDENT.c.silenced, _INCIDENT.c.breach_count,
                             _INCIDENT.c.worst_num, _INCIDENT.c.worst_value)
                      .where(_INCIDENT.c.device == bindparam("d"),
-                            _INCIDENT.c.status.in_(ACTIVE)).with_for_update())
+                            # not IN (…): an expanding IN is re-rendered per execution
+                            or_(*(_INCIDENT.c.status == status for status in ACTIVE)))
+                     .with_for_update())
+_RECENT = (select(_INCIDENT.c.id, _INCIDENT.c.fingerprint)
+           .where(_INCIDENT.c.opened_at >= bindparam("since"),
+                  _INCIDENT.c.device == bindparam("d"), _INCIDENT.c.check == bindparam("c"))
+           .order_by(_INCIDENT.c.id))
 _INSERT_TRACKERS = insert(_TRACKER)
 _UPDATE_TRACKERS = update(_TRACKER).where(_TRACKER.c.fingerprint == bindparam("b_fp"))
 _COUNT_BREACH = update(_INCIDENT).where(_INCIDENT.c.id == bindparam("b_id"))
@@ -367,7 +373,7 @@ class IncidentEngine:
                                                             self.settings.flapping.window))
         self._link_problem(s, row, known.name if known else None, now)
         if not self._muted(row):
-            queue(s, row, "firing", self.settings, now)
+            queue(s, row, "firing", self.settings, now, new_incident=True)
         return row
 
     def _update(self, s: Session, row: IncidentRow, device: Device, c: CheckResult,
@@ -421,18 +427,21 @@ class IncidentEngine:
         rule = self.settings.problems
         if not rule.enabled:
             return
-        since = now - rule.window
-        recent = select(IncidentRow).where(IncidentRow.opened_at >= since)
-        by_fp = s.scalars(recent.where(IncidentRow.fingerprint == row.fingerprint)).all()
+        # The incidents of this device and check opened in the window: those of the same
+        # fingerprint are among them. Read on the session's connection without an autoflush:
+        # incidents are flushed as they open, and the columns read never change.
+        by_dc = [(i, fp) for i, fp in s.connection().execute(
+            _RECENT, {"since": now - rule.window, "d": row.device, "c": row.check})]
+        by_fp = [i for i, fp in by_dc if fp == row.fingerprint]
         if len(by_fp) >= rule.recurrences:
-            key, members, what = f"fp:{row.fingerprint}", by_fp, row.title
-        else:
-            by_dc = s.scalars(recent.where(IncidentRow.device == row.device,
-                                           IncidentRow.check == row.check)).all()
-            if len(by_dc) < rule.recurrences:
-                return
-            key, members, what = f"dc:{row.device}/{row.check}", by_dc, \
+            key, ids, what = f"fp:{row.fingerprint}", by_fp, row.title
+        elif len(by_dc) >= rule.recurrences:
+            key, ids, what = f"dc:{row.device}/{row.check}", [i for i, _ in by_dc], \
                 f"{row.check} on {row.device}"
+        else:
+            return
+        members = s.scalars(select(IncidentRow).where(IncidentRow.id.in_(ids))
+                            .order_by(IncidentRow.id)).all()
         problem = s.scalars(select(ProblemRow).where(ProblemRow.key == key,
                                                      ProblemRow.status == "open")).first()
         if problem is None:
