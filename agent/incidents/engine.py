@@ -118,7 +118,9 @@ _COUNT_BREACH = update(_INCIDENT).where(_INCIDENT.c.id == bindparam("b_id"))
 
 
 class _LazySession:
-    """An ORM session on the caller's connection, made on first use."""
+    """An ORM session on the caller's connection (its transaction), made on first use. It
+    never commits nor rolls back: the connection's ``begin()`` block does (an exception
+    leaves the session to the garbage collector with the rolled-back connection)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -132,8 +134,10 @@ class _LazySession:
 
     def flush(self) -> None:
         if self._session is not None:
-            self._session.flush()
-            self._session.close()
+            try:
+                self._session.flush()
+            finally:
+                self._session.close()
 
 
 @functools.lru_cache(maxsize=65536)
