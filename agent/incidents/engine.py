@@ -9,13 +9,14 @@ incident's timeline. A failing channel never blocks an inspection and never lose
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +68,98 @@ class _Seen:
     result: CheckResult | None
 
 
+@dataclass(frozen=True)
+class _Tracked:
+    """A stored tracker: its check and item, and its rule state."""
+
+    check: str
+    item: str | None
+    state: rules.Tracker
+
+
+@dataclass(frozen=True)
+class _Active:
+    """The columns of an active incident that a breach of the same severity reads."""
+
+    id: int
+    device: str
+    check: str
+    item: str | None
+    severity: str
+    silenced: bool
+    breach_count: int
+    worst_num: float | None
+    worst_value: str | None
+
+
+_NEW_TRACKER = rules.Tracker()
+_TRACKER = IncidentTrackerRow.metadata.tables[IncidentTrackerRow.__tablename__]
+_INCIDENT = IncidentRow.metadata.tables[IncidentRow.__tablename__]
+#: the device's trackers and active incidents, locked (FOR UPDATE on PostgreSQL) until commit
+_TRACKERS = (select(_TRACKER.c.fingerprint, _TRACKER.c.check, _TRACKER.c.item,
+                    _TRACKER.c.breaches, _TRACKER.c.recoveries, _TRACKER.c.history,
+                    _TRACKER.c.flapping)
+             .where(_TRACKER.c.device == bindparam("d")).with_for_update())
+_ACTIVE_INCIDENTS = (select(_INCIDENT.c.fingerprint, _INCIDENT.c.id, _INCIDENT.c.device,
+                            _INCIDENT.c.check, _INCIDENT.c.item, _INCIDENT.c.severity,
+                            _INCIDENT.c.silenced, _INCIDENT.c.breach_count,
+                            _INCIDENT.c.worst_num, _INCIDENT.c.worst_value)
+                     .where(_INCIDENT.c.device == bindparam("d"),
+                            # not IN (…): an expanding IN is re-rendered per execution
+                            or_(*(_INCIDENT.c.status == status for status in ACTIVE)))
+                     .with_for_update())
+_RECENT = (select(_INCIDENT.c.id, _INCIDENT.c.fingerprint)
+           .where(_INCIDENT.c.opened_at >= bindparam("since"),
+                  _INCIDENT.c.device == bindparam("d"), _INCIDENT.c.check == bindparam("c"))
+           .order_by(_INCIDENT.c.id))
+_INSERT_TRACKERS = insert(_TRACKER)
+_UPDATE_TRACKERS = update(_TRACKER).where(_TRACKER.c.fingerprint == bindparam("b_fp"))
+_COUNT_BREACH = update(_INCIDENT).where(_INCIDENT.c.id == bindparam("b_id"))
+
+
+class _LazySession:
+    """An ORM session on the caller's connection (its transaction), made on first use. It
+    never commits nor rolls back: the connection's ``begin()`` block does (an exception
+    leaves the session to the garbage collector with the rolled-back connection)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = Session(bind=self.conn)
+        return self._session
+
+    def flush(self) -> None:
+        if self._session is not None:
+            try:
+                self._session.flush()
+            finally:
+                self._session.close()
+
+
+@functools.lru_cache(maxsize=65536)
+def _fingerprint(device: str, check: str, item: str | None) -> str:
+    return fingerprint(device, check, item)
+
+
+def _breach_values(row: IncidentRow | _Active, c: CheckResult, result_id: int,
+                   now: datetime) -> dict[str, object]:
+    """An active incident's columns after one more breach of the same severity."""
+    value = _value_text(c)
+    worst_num, worst_value = row.worst_num, row.worst_value
+    if isinstance(c.value, int | float):
+        if worst_num is None or c.value > worst_num:
+            worst_num, worst_value = float(c.value), value
+    elif c.value is not None:
+        worst_value = value
+    return {"breach_count": row.breach_count + 1, "last_seen_at": now,
+            "result_id": result_id, "message": c.message, "value": value,
+            "threshold": c.threshold_text, "worst_num": worst_num, "worst_value": worst_value}
+
+
 def _value_text(c: CheckResult) -> str | None:
     if c.value is None:
         return None
@@ -87,6 +180,8 @@ class IncidentEngine:
         self.clock = clock
         self.retry = retry or RetrySettings()
         self._session = sessionmaker(store.engine, expire_on_commit=False)
+        self._rules: dict[str, rules.Rule] = {}
+        self._rules_of = settings
 
     # -- observing results ----------------------------------------------------------------
 
@@ -98,8 +193,8 @@ class IncidentEngine:
         with storing(self.store, f"updating incidents of {device.name}"):
             for attempt in range(3):
                 try:
-                    with self._session.begin() as s:
-                        self._observe(s, device, result, result_id, self.clock())
+                    with self.store.engine.begin() as conn:
+                        self._observe(conn, device, result, result_id, self.clock())
                     return
                 except IntegrityError:
                     if attempt == 2:
@@ -111,17 +206,17 @@ class IncidentEngine:
         self.tick()
 
     def _seen(self, device: Device, result: DeviceResult,
-              trackers: dict[str, IncidentTrackerRow]) -> dict[str, _Seen]:
+              trackers: dict[str, _Tracked]) -> dict[str, _Seen]:
         seen: dict[str, _Seen] = {}
         if not result.reachable:
             # Unreachable: only the "reachable" check speaks; every other check of the device
             # is suppressed (its counters freeze, nothing opens or resolves).
             for c in result.checks:
                 if c.check == UNREACHABLE:
-                    seen[fingerprint(device.name, c.check, c.item)] = _Seen(c.check, c.item, c)
+                    seen[_fingerprint(device.name, c.check, c.item)] = _Seen(c.check, c.item, c)
             return seen
         for c in result.checks:
-            seen[fingerprint(device.name, c.check, c.item)] = _Seen(c.check, c.item, c)
+            seen[_fingerprint(device.name, c.check, c.item)] = _Seen(c.check, c.item, c)
         # Could not evaluate a check at all: its items are unknown, not recovered.
         undecided = {c.check for c in result.checks
                      if c.item is None and c.state is State.UNKNOWN}
@@ -131,55 +226,101 @@ class IncidentEngine:
         return seen
 
     def _rule(self, check: str) -> rules.Rule:
-        open_after, resolve_after, rule = self.settings.rule_for(check)
-        flap = self.settings.flapping
-        return rules.Rule(open_after=open_after, resolve_after=resolve_after,
-                          recover_below=rule.recover_below, recover_margin=rule.recover_margin,
-                          flapping=flap.enabled, window=flap.window, high=flap.high,
-                          low=flap.low)
+        if self._rules_of is not self.settings:  # settings replaced: rebuild the rules
+            self._rules, self._rules_of = {}, self.settings
+        rule = self._rules.get(check)
+        if rule is None:
+            open_after, resolve_after, per_check = self.settings.rule_for(check)
+            flap = self.settings.flapping
+            rule = self._rules[check] = rules.Rule(
+                open_after=open_after, resolve_after=resolve_after,
+                recover_below=per_check.recover_below, recover_margin=per_check.recover_margin,
+                flapping=flap.enabled, window=flap.window, high=flap.high, low=flap.low)
+        return rule
 
-    def _observe(self, s: Session, device: Device, result: DeviceResult, result_id: int,
-                 now: datetime) -> None:
-        trackers = {t.fingerprint: t for t in s.scalars(
-            select(IncidentTrackerRow).where(IncidentTrackerRow.device == device.name)
-            .with_for_update())}
-        active = {i.fingerprint: i for i in s.scalars(
-            select(IncidentRow).where(IncidentRow.device == device.name,
-                                      IncidentRow.status.in_(ACTIVE)).with_for_update())}
+    def _observe(self, conn: Connection, device: Device, result: DeviceResult,
+                 result_id: int, now: datetime) -> None:
+        """One result in the caller's transaction. The rule bookkeeping (trackers, and an
+        active incident that only counts one more breach) is SQLAlchemy Core: one locking
+        read per table, one executemany per write; an ORM session only comes in when an
+        incident opens, changes severity, silence or flapping, or resolves (rare)."""
+        trackers = {fp: _Tracked(check, item, rules.Tracker(breaches, recoveries, history,
+                                                            flapping))
+                    for fp, check, item, breaches, recoveries, history, flapping
+                    in conn.execute(_TRACKERS, {"d": device.name})}
+        observed: list[tuple[str, _Seen, rules.Observation]] = []
         for fp, seen in self._seen(device, result, trackers).items():
             c = seen.result
             state = State.OK if c is None or c.waived else c.state
             obs = rules.Observation(state, c.value if c else None, c.warn if c else None)
-            tracker = trackers.get(fp)
-            if tracker is None:
-                if not obs.breaching:
-                    continue  # never breached: nothing to track
-                tracker = IncidentTrackerRow(fingerprint=fp, device=device.name,
-                                             check=seen.check, item=seen.item, breaches=0,
-                                             recoveries=0, history="", flapping=False,
-                                             updated_at=now)
-                s.add(tracker)
+            if fp in trackers or obs.breaching:  # never breached: nothing to track
+                observed.append((fp, seen, obs))
+        if not observed:
+            return  # nothing breaches and nothing is tracked: nothing can change
+        active = {fp: _Active(*columns) for fp, *columns
+                  in conn.execute(_ACTIVE_INCIDENTS, {"d": device.name})}
+        new_trackers: list[dict[str, object]] = []
+        changed_trackers: list[dict[str, object]] = []
+        counted: list[dict[str, object]] = []  # incidents that only count one more breach
+        orm = _LazySession(conn)
+        for fp, seen, obs in observed:
+            tracked = trackers.get(fp)
             incident = active.get(fp)
-            decision = rules.decide(
-                rules.Tracker(tracker.breaches, tracker.recoveries, tracker.history,
-                              tracker.flapping),
-                obs, self._rule(seen.check), incident is not None)
+            decision = rules.decide(tracked.state if tracked else _NEW_TRACKER, obs,
+                                    self._rule(seen.check), incident is not None)
             t = decision.tracker
-            tracker.breaches, tracker.recoveries = t.breaches, t.recoveries
-            tracker.history, tracker.flapping, tracker.updated_at = t.history, t.flapping, now
-            if decision.action is rules.Action.OPEN and c is not None:
-                incident = self._open(s, device, fp, c, t, result_id, now)
-            elif decision.action is rules.Action.UPDATE and incident and c is not None:
-                self._update(s, incident, device, c, result_id, now)
-            elif decision.action is rules.Action.RESOLVE and incident is not None:
-                detail = c.message if c else "no longer reported"
-                resolve_row(s, incident, self.settings, now, ENGINE,
-                            f"recovered for {self._rule(seen.check).resolve_after} "
-                            f"consecutive inspection(s): {detail}")
-                continue
-            if incident is not None and decision.flapping_changed \
-                    and decision.action is not rules.Action.OPEN:
-                self._flapping(s, incident, t.flapping, t.history, now)
+            values = {"breaches": t.breaches, "recoveries": t.recoveries, "history": t.history,
+                      "flapping": t.flapping, "updated_at": now}
+            if tracked is None:
+                new_trackers.append({"fingerprint": fp, "device": device.name,
+                                     "check": seen.check, "item": seen.item, **values})
+            else:
+                changed_trackers.append({"b_fp": fp, **values})
+            c = seen.result
+            if incident is None:
+                if decision.action is rules.Action.OPEN and c is not None:
+                    self._open(orm.session, device, fp, c, t, result_id, now)
+            elif decision.action is rules.Action.UPDATE and c is not None \
+                    and not decision.flapping_changed and self._only_counts(incident, device, c,
+                                                                            now):
+                counted.append({"b_id": incident.id,
+                                **_breach_values(incident, c, result_id, now)})
+            elif decision.action is not rules.Action.NONE or decision.flapping_changed:
+                self._change(orm.session, incident.id, device, seen, decision, result_id, now)
+        # The incidents first: a concurrent open of the same fingerprint fails here, before we
+        # would wait on the tracker row the other process inserted.
+        orm.flush()
+        for statement, rows in ((_COUNT_BREACH, counted), (_INSERT_TRACKERS, new_trackers),
+                                (_UPDATE_TRACKERS, changed_trackers)):
+            if rows:
+                conn.execute(statement, rows)
+
+    def _change(self, s: Session, incident_id: int, device: Device, seen: _Seen,
+                decision: rules.Decision, result_id: int, now: datetime) -> None:
+        """An active incident that changes more than its counters (the ORM path)."""
+        row = s.get_one(IncidentRow, incident_id)
+        c = seen.result
+        if decision.action is rules.Action.UPDATE and c is not None:
+            self._update(s, row, device, c, result_id, now)
+        elif decision.action is rules.Action.RESOLVE:
+            detail = c.message if c else "no longer reported"
+            resolve_row(s, row, self.settings, now, ENGINE,
+                        f"recovered for {self._rule(seen.check).resolve_after} "
+                        f"consecutive inspection(s): {detail}")
+            return
+        if decision.flapping_changed:
+            t = decision.tracker
+            self._flapping(s, row, t.flapping, t.history, now)
+
+    def _only_counts(self, incident: _Active, device: Device, c: CheckResult,
+                     now: datetime) -> bool:
+        """Whether this breach of an active incident changes nothing but its counters and
+        values (same severity, silence unchanged): what :meth:`_update` would do then."""
+        if c.state.value != incident.severity:
+            return False
+        silence = matching.active_silence(self.settings, incident.device, device.groups,
+                                          incident.check, incident.item, now)
+        return (silence is not None) == incident.silenced
 
     # -- incident changes -----------------------------------------------------------------
 
@@ -236,19 +377,13 @@ class IncidentEngine:
                                                             self.settings.flapping.window))
         self._link_problem(s, row, known.name if known else None, now)
         if not self._muted(row):
-            queue(s, row, "firing", self.settings, now)
+            queue(s, row, "firing", self.settings, now, new_incident=True)
         return row
 
     def _update(self, s: Session, row: IncidentRow, device: Device, c: CheckResult,
                 result_id: int, now: datetime) -> None:
-        row.breach_count += 1
-        row.last_seen_at, row.result_id, row.message = now, result_id, c.message
-        row.value, row.threshold = _value_text(c), c.threshold_text
-        if isinstance(c.value, int | float):
-            if row.worst_num is None or c.value > row.worst_num:
-                row.worst_num, row.worst_value = float(c.value), _value_text(c)
-        elif c.value is not None:
-            row.worst_value = _value_text(c)
+        for name, value in _breach_values(row, c, result_id, now).items():
+            setattr(row, name, value)
         if c.state.value != row.severity:
             impact, urgency, priority = self._priority(device.business_level, c.state.value)
             add_timeline(s, row.id, now, "priority", ENGINE,
@@ -296,18 +431,21 @@ class IncidentEngine:
         rule = self.settings.problems
         if not rule.enabled:
             return
-        since = now - rule.window
-        recent = select(IncidentRow).where(IncidentRow.opened_at >= since)
-        by_fp = s.scalars(recent.where(IncidentRow.fingerprint == row.fingerprint)).all()
+        # The incidents of this device and check opened in the window: those of the same
+        # fingerprint are among them. Read on the session's connection without an autoflush:
+        # incidents are flushed as they open, and the columns read never change.
+        by_dc = [(i, fp) for i, fp in s.connection().execute(
+            _RECENT, {"since": now - rule.window, "d": row.device, "c": row.check})]
+        by_fp = [i for i, fp in by_dc if fp == row.fingerprint]
         if len(by_fp) >= rule.recurrences:
-            key, members, what = f"fp:{row.fingerprint}", by_fp, row.title
-        else:
-            by_dc = s.scalars(recent.where(IncidentRow.device == row.device,
-                                           IncidentRow.check == row.check)).all()
-            if len(by_dc) < rule.recurrences:
-                return
-            key, members, what = f"dc:{row.device}/{row.check}", by_dc, \
+            key, ids, what = f"fp:{row.fingerprint}", by_fp, row.title
+        elif len(by_dc) >= rule.recurrences:
+            key, ids, what = f"dc:{row.device}/{row.check}", [i for i, _ in by_dc], \
                 f"{row.check} on {row.device}"
+        else:
+            return
+        members = s.scalars(select(IncidentRow).where(IncidentRow.id.in_(ids))
+                            .order_by(IncidentRow.id)).all()
         problem = s.scalars(select(ProblemRow).where(ProblemRow.key == key,
                                                      ProblemRow.status == "open")).first()
         if problem is None:

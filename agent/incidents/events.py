@@ -3,7 +3,7 @@ the JSON kept in the outbox."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from agent.notify.event import EventKind, IncidentEvent
 from agent.store.schema import IncidentRow
 from config.incidents import IncidentSettings
 
+_EVENT_FIELDS = tuple(f.name for f in fields(IncidentEvent))
 _SEVERITY_ZH = {"CRIT": "严重", "WARN": "警告", "UNKNOWN": "未知"}
 
 
@@ -55,7 +56,10 @@ def build_event(row: IncidentRow, kind: EventKind, settings: IncidentSettings, *
 
 
 def to_json(event: IncidentEvent) -> dict[str, Any]:
-    data = asdict(event)
+    # What dataclasses.asdict gives (every field is a plain value, the labels a dict of
+    # strings, the recipients a tuple of strings), without its recursive deep copy.
+    data = {name: getattr(event, name) for name in _EVENT_FIELDS}
+    data["labels"] = dict(event.labels)
     for key in ("started_at", "updated_at", "resolved_at"):
         if data[key] is not None:
             data[key] = data[key].isoformat()

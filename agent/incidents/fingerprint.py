@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
+
+#: how json.dumps(..., ensure_ascii=False) writes a string (the C function when present)
+_string = json.encoder.encode_basestring
 
 
 def identity_labels(device: str, check: str, item: str | None) -> dict[str, str]:
@@ -21,6 +25,9 @@ def identity_labels(device: str, check: str, item: str | None) -> dict[str, str]
 
 def fingerprint(device: str, check: str, item: str | None) -> str:
     """sha256 hex of the identifying labels in canonical JSON (sorted keys, no spaces)."""
-    canonical = json.dumps(identity_labels(device, check, item), sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    # json.dumps(identity_labels(...), sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False), written out: the keys sort as check, device, item, and each
+    # string is escaped by the very function json.dumps uses (a third of the CPU).
+    canonical = f'{{"check":{_string(check)},"device":{_string(device)}' + (
+        f',"item":{_string(item)}}}' if item else "}")
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -67,9 +67,13 @@ def add_timeline(s: Session, incident_id: int, at: datetime, kind: str, actor: s
 
 def queue(s: Session, row: IncidentRow, kind: EventKind, settings: IncidentSettings,
           now: datetime, *, notifier: str = BROADCAST, escalation: str | None = None,
-          recipients: tuple[str, ...] | None = None, resend: bool = False) -> None:
-    """Put one notification in the outbox (delivered by ``IncidentEngine.dispatch``)."""
-    if kind in STATE_KINDS and not resend:
+          recipients: tuple[str, ...] | None = None, resend: bool = False,
+          new_incident: bool = False) -> None:
+    """Put one notification in the outbox (delivered by ``IncidentEngine.dispatch``).
+    ``new_incident``: the incident was inserted by this transaction and queued nothing yet,
+    so it has nothing to supersede (outbox rows are deleted with their incident, so no older
+    row can carry a reused id)."""
+    if kind in STATE_KINDS and not resend and not new_incident:
         # Only the latest state matters to a channel that has not received the older one.
         s.execute(update(IncidentOutboxRow)
                   .where(IncidentOutboxRow.incident_id == row.id,
