@@ -9,7 +9,7 @@ import errno
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,6 +136,19 @@ def translate_errors(endpoint: Endpoint, settings: SshSettings) -> Iterator[None
 
 _RETRYABLE = (ConnectError,)
 
+#: offered first (when paramiko knows them): an AEAD cipher authenticates each packet within
+#: the cipher, in C, so the HMAC of every packet in each direction, and paramiko's pure-Python
+#: comparison of every MAC it reads, are gone (~25 % of paramiko's CPU per packet read)
+AEAD_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def aead_first(ciphers: Sequence[str]) -> tuple[str, ...]:
+    """``ciphers`` with the AES-GCM ones moved to the front. Only the order changes: every
+    cipher is still offered, so a server without GCM (an old network device) negotiates as
+    before."""
+    return (*(name for name in AEAD_FIRST if name in ciphers),
+            *(name for name in ciphers if name not in AEAD_FIRST))
+
 
 def _is_permanent(exc: ConnectError) -> bool:
     return isinstance(exc.__cause__, socket.gaierror) and exc.__cause__.errno == socket.EAI_NONAME
@@ -186,6 +199,8 @@ def _open_once(
                 ) from exc
         transport = paramiko.Transport(sock)
         try:
+            options = transport.get_security_options()
+            options.ciphers = aead_first(options.ciphers)
             transport.banner_timeout = settings.connect_timeout
             transport.auth_timeout = settings.connect_timeout
             # Give the handshake a little longer than the banner wait, so a silent peer

@@ -6,7 +6,9 @@ shell gets over SSH — and split what it printed with the collectors' own code.
 
 from __future__ import annotations
 
+import re
 import shlex
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -118,8 +120,10 @@ def test_ids_with_dots_hyphens_and_shell_syntax_are_quoted(tmp_path: Path) -> No
     item = pack.item("acme-db.connections").model_copy(update={"id": hostile})
     pack = pack.model_copy(update={"items": [*pack.items[:1], item]})
     batch = build_batch(pack, 30)
-    assert f"BEGIN %s\\n' {shlex.quote(hostile)};" in batch.script
+    # the first item's BEGIN; the END of an item with the BEGIN of the next; the last END
     assert "BEGIN %s\\n' acme-db.connections;" in batch.script  # shlex leaves safe ids bare
+    assert f"BEGIN %s\\n' acme-db.connections \"$xj_rc\" {shlex.quote(hostile)};" in batch.script
+    assert f"END %s %s\\n' {shlex.quote(hostile)} \"$xj_rc\"\n" in batch.script
     frames = split_frames(batch, run(batch))
     assert set(frames) == {"acme-db.connections", hostile}
     assert not (tmp_path / "pwned").exists()
@@ -127,15 +131,17 @@ def test_ids_with_dots_hyphens_and_shell_syntax_are_quoted(tmp_path: Path) -> No
 
 def test_limits_are_lines_then_bytes_and_scripts_default_to_one_mebibyte() -> None:
     batch = build_batch(combined(), 30)
-    chunks = batch.script.split(f"printf '@@XJ-{batch.token} BEGIN %s\\n' ")[1:]
-    by_id = {chunk.split(";")[0]: chunk for chunk in chunks}
+    # each item's text starts with its marker printf (the previous item's END and its BEGIN)
+    chunks = batch.script.split(f"printf '@@XJ-{batch.token} ")[1:]
+    assert len(chunks) == len(batch.items) + 1  # the last END has a printf of its own
+    by_id = {item.id: chunk for item, chunk in zip(batch.items, chunks, strict=False)}
     assert "| head -n 10 3>&- | head -c 1048577 3>&- >&4;" in by_id["acme-db.lines"]
     assert "| head -c 65537 3>&- >&4;" in by_id["acme-db.flood"]
     assert "head -n" not in by_id["acme-db.flood"]
     assert f"head -c {SCRIPT_MAX_BYTES + 1} " in by_id["acme-db.connections"]
     # a command without limits runs as before: no pipe, its own exit status (plain words are
     # exec'd by timeout without a shell in between)
-    assert "xj_run 30 uname -s </dev/null 2>&1; xj_rc=$?;" in by_id["acme-db.uname"]
+    assert "xj_run 30 uname -s </dev/null 2>&1; xj_rc=$?\n" in by_id["acme-db.uname"]
     assert "head" not in by_id["acme-db.uname"]
 
 
@@ -359,13 +365,35 @@ def test_frames_need_this_batch_token_and_an_end_with_an_exit_status() -> None:
     buffer = (
         # a frame under another token (e.g. printed by a command) is not one of ours
         other + b" BEGIN a\nforged\n" + other + b" END a 0\n"
-        # an END without an exit status does not close the frame; the next valid one does
-        + mine + b" BEGIN b\nline\n" + mine + b" END b x\nmore\n" + mine + b" END b 3\n"
-        + mine + b" BEGIN c\n\n" + mine + b" END c -1\n"
+        # an END without an exit status does not close the frame; the next valid one does,
+        # and the next item's BEGIN follows it on its line
+        + mine + b" BEGIN b\nline\n" + mine + b" END b x\nmore\n" + mine + b" END b 3 "
+        + mine + b" BEGIN c\n" + mine + b" END c -1 "
+        # an output without a final newline: the END follows it on the same line
+        + mine + b" BEGIN e\nno newline" + mine + b" END e 0 "
         + mine + b" BEGIN d\nrunning"
     )
     frames = split_frames(batch, buffer)
     assert {k: (f.data, f.exit_code) for k, f in frames.items()} == {
-        "b": (b"line\n" + mine + b" END b x\nmore", 3), "c": (b"", -1)}
+        "b": (b"line\n" + mine + b" END b x\nmore\n", 3), "c": (b"", -1),
+        "e": (b"no newline", 0)}
     assert partial_tail(batch, buffer) == ("d", "running")
-    assert partial_tail(batch, buffer + b"\n" + mine + b" END d 0\n") == (None, "")
+    assert partial_tail(batch, buffer + mine + b" END d 0\n") == (None, "")
+    assert split_frames(batch, buffer + mine + b" END d 0\n")["d"] == Frame(b"running", 0)
+
+
+def test_each_marker_is_one_line_printed_by_one_printf() -> None:
+    # bash, a login shell's usual choice, writes a builtin's output line by line: a marker
+    # whose only newline ends it is one write on the host, one SSH packet for the agent
+    batch = build_batch(combined(), 30)
+    formats = re.findall(r"printf '(@@XJ-[^']*)'", batch.script)
+    assert len(formats) == len(batch.items) + 1
+    assert all(fmt.count("\\n") == 1 and fmt.endswith("\\n") for fmt in formats)
+    bash = shutil.which("bash")
+    if bash is not None:  # the same frames as /bin/sh's
+        proc = subprocess.run([bash, "-c", batch.script], capture_output=True, timeout=60,
+                              stdin=subprocess.DEVNULL, check=True)
+        frames = split_frames(batch, proc.stdout)
+        assert set(frames) == {item.id for item in batch.items}
+        assert frames["acme-db.connections"].text == "it's|a\"b|c\\d|$NOT_EXPANDED|tick|\n"
+        assert frames["acme-db.failing"].exit_code == 3
