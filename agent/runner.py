@@ -399,7 +399,9 @@ class Inspector:
         results: list[DeviceResult] = []
         workers = max(1, min(self.settings.workers, len(devices)))
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
+            # results are judged and stored here, one transaction each, on one connection
+            with self.store.holding_connection(), \
+                    ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
                 futures: dict[Future[CollectResult | _Failure | None], Device] = {
                     pool.submit(self._collect_unless_stopped, d): d for d in devices
                 }
