@@ -197,6 +197,7 @@ class Store:
         self.url = engine.url.render_as_string(hide_password=True)
         self._session = sessionmaker(engine, expire_on_commit=False)
         self._local = threading.local()
+        self._bulk: tuple[_BulkInsert, _BulkInsert] | None = None
 
     @classmethod
     def open(cls, url: str | None = None, data_dir: Path | None = None) -> Store:
@@ -272,12 +273,14 @@ class Store:
                     value = work(held.conn)
                     done = True
             except DBAPIError as exc:
-                if done or attempt == 2 or not exc.connection_invalidated:
+                if not exc.connection_invalidated:
+                    raise
+                held.release()  # the next call takes a new one from the pool
+                if done or attempt == 2:
                     raise
                 # The server dropped the held connection between two calls (it restarted):
                 # nothing of this transaction was committed. Once more on a new connection,
                 # as the pool's ping at checkout would have done.
-                held.release()
                 continue
             return value
         raise AssertionError("unreachable")
@@ -494,7 +497,7 @@ class Store:
                     raise DuplicateResultError(_duplicate_message(run_id, names)) from exc
                 raise
             pairs = list(zip(ids, items, strict=True))
-            insert_checks, insert_raw = _bulk_inserts(conn.dialect)
+            insert_checks, insert_raw = self._bulk_inserts()
             if checks := [_check_values(rid, c) for rid, (_, result) in pairs
                           for c in result.checks]:
                 insert_checks.execute(conn, checks)
@@ -511,6 +514,14 @@ class Store:
 
         with _storing(what, self.url):
             return self._transaction(write)
+
+    def _bulk_inserts(self) -> tuple[_BulkInsert, _BulkInsert]:
+        """Inserting check results and raw outputs, compiled for this store's dialect."""
+        if self._bulk is None:
+            dialect = self.engine.dialect
+            self._bulk = (_BulkInsert.compile(CheckRow.__tablename__, _CHECK_KEYS, dialect),
+                          _BulkInsert.compile(RawOutputRow.__tablename__, _RAW_KEYS, dialect))
+        return self._bulk
 
     def _save_config(self, s: Session, device: str, result_id: int, finished_at: datetime,
                      config: ConfigSnapshot) -> None:
@@ -799,11 +810,6 @@ _RAW_KEYS = ("result_id", "item", "command", "exit_code", "duration_seconds", "t
              "output")
 
 
-@functools.cache
-def _bulk_inserts(dialect: Any) -> tuple[_BulkInsert, _BulkInsert]:
-    """Inserting check results and raw outputs, compiled for ``dialect`` (one per engine)."""
-    return (_BulkInsert.compile(CheckRow.__tablename__, _CHECK_KEYS, dialect),
-            _BulkInsert.compile(RawOutputRow.__tablename__, _RAW_KEYS, dialect))
 _PREVIOUS = (select(cast(DeviceResultRow.facts, Text).label("facts"),
                     DeviceResultRow.finished_at)
              .where(DeviceResultRow.device == bindparam("device"),

@@ -203,6 +203,8 @@ def test_a_held_connection_commits_each_result_and_survives_a_failed_one(store: 
         store.save_result(run, other, make_result().model_copy(update={"device": "web-02"}))
         assert store.previous("web-02") is not None
         assert store.counts()["device_results"] == 2
+        assert store.engine.pool.checkedout() == 1
+    assert store.engine.pool.checkedout() == 0
     assert store.counts()["device_results"] == 2
     assert store.previous("web-01", before_run=run) is None
 
@@ -248,7 +250,8 @@ def test_facts_read_back_as_written(tmp_path) -> None:
                                           "memory_total_bytes": 2**64 - 1})
     run = store.start_run("cli", 1, None)
     store.save_result(run, DEVICE, result.model_copy(update={"facts": odd}))
-    for facts in (store.previous("web-01").facts, store.result(1).facts):  # type: ignore[union-attr]
+    for facts in (store.previous("web-01").facts, store.result(1).facts):
         assert facts is not None and facts.hostname == "wéb\U0001f600"
         assert math.isnan(facts.load1 or 0) and facts.memory_total_bytes == 2**64 - 1
     store.close()
+
