@@ -317,7 +317,8 @@ class Inspector:
         specs: list[CheckSpec] = []
         if plan is not None:
             specs, errors = self._pack_checks(plan, outcome)
-            outcome = outcome.model_copy(update={"item_errors": errors})
+            if errors != outcome.item_errors:
+                outcome = outcome.model_copy(update={"item_errors": errors})
             device = self._with_pack_thresholds(device, plan)
         titles = {spec.name: spec.title for spec in specs}
         evaluated = [r.model_copy(update={"title": titles[r.check]}) if r.check in titles else r
