@@ -75,9 +75,18 @@ def default_data_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("xunjian"))
 
 
+try:
+    # ISA-L writes the same zlib format (read back by zlib.decompress) at a third of zlib's
+    # CPU for level 1, and a little smaller: 0.41 -> 0.15 ms per Linux result (18 outputs and
+    # the transcript). zlib where it is not installed (no wheel for the platform).
+    from isal.isal_zlib import compress as _deflate
+except ImportError:  # pragma: no cover (isal is installed wherever it has a wheel)
+    from zlib import compress as _deflate
+
+
 def _compress(text: str) -> bytes:
     # Level 1: command output compresses ~5x at a fraction of level 6's CPU (profiled).
-    return zlib.compress(text.encode("utf-8"), 1)
+    return _deflate(text.encode("utf-8"), 1)
 
 
 def _decompress(blob: bytes | None) -> str | None:

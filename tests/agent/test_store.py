@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from support.builders import DEVICE, make_result
 from agent.errors import DuplicateResultError, StoreError
 from agent.store import Store
 from agent.store.jsontext import json_text
-from agent.store.store import _alembic_config, schema_head
+from agent.store.store import _alembic_config, _compress, schema_head
 from checks.model import State
 from collectors.base import PackRef
 
@@ -255,3 +256,7 @@ def test_facts_read_back_as_written(tmp_path) -> None:
         assert math.isnan(facts.load1 or 0) and facts.memory_total_bytes == 2**64 - 1
     store.close()
 
+
+def test_compressed_text_is_zlibs_format() -> None:
+    for value in ("", "x", "\x00é😀\r\n" * 1000, "".join(chr(i % 0xD7FF) for i in range(200_000))):
+        assert zlib.decompress(_compress(value)).decode("utf-8") == value
