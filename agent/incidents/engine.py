@@ -98,7 +98,8 @@ class IncidentEngine:
         with storing(self.store, f"updating incidents of {device.name}"):
             for attempt in range(3):
                 try:
-                    with self._session.begin() as s:
+                    # on the connection that stored the result, when the store holds one
+                    with self.store.session() as s:
                         self._observe(s, device, result, result_id, self.clock())
                     return
                 except IntegrityError:
