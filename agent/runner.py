@@ -317,7 +317,8 @@ class Inspector:
         specs: list[CheckSpec] = []
         if plan is not None:
             specs, errors = self._pack_checks(plan, outcome)
-            outcome = outcome.model_copy(update={"item_errors": errors})
+            if errors != outcome.item_errors:
+                outcome = outcome.model_copy(update={"item_errors": errors})
             device = self._with_pack_thresholds(device, plan)
         titles = {spec.name: spec.title for spec in specs}
         evaluated = [r.model_copy(update={"title": titles[r.check]}) if r.check in titles else r
@@ -399,7 +400,9 @@ class Inspector:
         results: list[DeviceResult] = []
         workers = max(1, min(self.settings.workers, len(devices)))
         try:
-            with ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
+            # results are judged and stored here, one transaction each, on one connection
+            with self.store.holding_connection(), \
+                    ThreadPoolExecutor(workers, thread_name_prefix="inspect") as pool:
                 futures: dict[Future[CollectResult | _Failure | None], Device] = {
                     pool.submit(self._collect_unless_stopped, d): d for d in devices
                 }

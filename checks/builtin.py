@@ -60,6 +60,8 @@ class CheckSpec:
     higher_is_worse: bool = True
 
     def evidence_for(self, platform: str) -> tuple[str, ...]:
+        if not self.platform_evidence:  # most checks: no dict built per device and check
+            return self.evidence
         return dict(self.platform_evidence).get(platform, self.evidence)
 
 

@@ -193,7 +193,8 @@ class IncidentEngine:
         with storing(self.store, f"updating incidents of {device.name}"):
             for attempt in range(3):
                 try:
-                    with self.store.engine.begin() as conn:
+                    # on the connection that stored the result, when the store holds one
+                    with self.store.begin() as conn:
                         self._observe(conn, device, result, result_id, self.clock())
                     return
                 except IntegrityError:

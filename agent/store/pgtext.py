@@ -8,11 +8,12 @@ every byte on every backend; SQLite keeps NUL everywhere.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from psycopg.abc import Buffer
 from psycopg.types.string import StrDumperUnknown
+
+from agent.store.jsontext import json_text
 
 REPLACEMENT = "\ufffd"
 
@@ -36,7 +37,10 @@ def nul_free(value: Any) -> Any:
 
 
 def json_serializer(value: Any) -> str:
-    return json.dumps(nul_free(value))
+    # NUL in any string (dict keys included) is escaped as \u0000 in the ASCII text: only then
+    # is the value walked (a string holding a backslash and "u0000" is walked for nothing)
+    text = json_text(value)
+    return json_text(nul_free(value)) if "\\u0000" in text else text
 
 
 def use_nul_free_strings(dbapi_connection: Any, _record: Any) -> None:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sqlite3
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
 from support.builders import DEVICE, make_result
 
 from agent.errors import DuplicateResultError, StoreError
 from agent.store import Store
-from agent.store.store import _alembic_config, schema_head
+from agent.store.jsontext import json_text
+from agent.store.store import _alembic_config, _compress, schema_head
 from checks.model import State
 from collectors.base import PackRef
 
@@ -182,3 +187,76 @@ def test_a_batch_with_a_stored_device_stores_none_of_it(store: Store) -> None:
                                  (DEVICE, make_result())])
     assert store.counts()["device_results"] == 1
     assert store.save_results(run, []) == []
+
+
+def test_a_held_connection_commits_each_result_and_survives_a_failed_one(store: Store) -> None:
+    run = store.start_run("cli", 3, None)
+    other = DEVICE.model_copy(update={"name": "web-02"})
+    with store.holding_connection():
+        assert store.previous("web-01") is None
+        store.save_result(run, DEVICE, make_result())
+        # committed at once: another connection (the pool's) sees it inside the block
+        assert store.counts()["device_results"] == 1
+        with pytest.raises(DuplicateResultError):
+            store.save_result(run, DEVICE, make_result())
+        with pytest.raises(StoreError, match="saving the result of web-01 failed"):
+            store.save_result(run + 100, DEVICE, make_result())  # foreign key violation
+        store.save_result(run, other, make_result().model_copy(update={"device": "web-02"}))
+        assert store.previous("web-02") is not None
+        assert store.counts()["device_results"] == 2
+        assert store.engine.pool.checkedout() == 1
+    assert store.engine.pool.checkedout() == 0
+    assert store.counts()["device_results"] == 2
+    assert store.previous("web-01", before_run=run) is None
+
+
+@pytest.mark.postgres
+def test_a_held_connection_the_server_dropped_is_replaced(pg_url: str) -> None:
+    store = Store.open(pg_url)
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                          isolation_level="AUTOCOMMIT")
+    try:
+        run = store.start_run("cli", 2, None)
+        with store.holding_connection():
+            store.save_result(run, DEVICE, make_result())
+            with admin.connect() as conn:  # as a server restart would
+                assert conn.execute(text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = :name"), {"name": pg_url.rsplit("/", 1)[1]}).scalar()
+            # the first statement finds the connection gone: nothing was written, so the
+            # result is written again on a new connection
+            store.save_result(run, DEVICE.model_copy(update={"name": "web-02"}),
+                              make_result().model_copy(update={"device": "web-02"}))
+            assert store.previous("web-01") is not None
+        assert store.counts()["device_results"] == 2
+    finally:
+        admin.dispose()
+        store.close()
+
+
+def test_json_text_is_the_json_that_json_dumps_wrote() -> None:
+    for value in ({"a": 1.5, "b": [True, None, -0.0], "c": {"d": "é\x00\u2028😀"}},
+                  {"big": 2**64 - 1, "neg": -(2**70), "tiny": 1e-05, "huge": 1e20},
+                  {"half": "x\udcff"}):  # pydantic-core refuses it: json.dumps writes it
+        text = json_text(value)
+        assert text.isascii() and json.loads(text) == json.loads(json.dumps(value))
+    assert json_text([math.nan, math.inf, -math.inf]) == "[NaN,Infinity,-Infinity]"
+
+
+def test_facts_read_back_as_written(tmp_path) -> None:
+    store = Store.open(None, tmp_path)
+    result = make_result()
+    assert result.facts is not None
+    odd = result.facts.model_copy(update={"hostname": "wéb\U0001f600", "load1": math.nan,
+                                          "memory_total_bytes": 2**64 - 1})
+    run = store.start_run("cli", 1, None)
+    store.save_result(run, DEVICE, result.model_copy(update={"facts": odd}))
+    for facts in (store.previous("web-01").facts, store.result(1).facts):
+        assert facts is not None and facts.hostname == "wéb\U0001f600"
+        assert math.isnan(facts.load1 or 0) and facts.memory_total_bytes == 2**64 - 1
+    store.close()
+
+
+def test_compressed_text_is_zlibs_format() -> None:
+    for value in ("", "x", "\x00é😀\r\n" * 1000, "".join(chr(i % 0xD7FF) for i in range(200_000))):
+        assert zlib.decompress(_compress(value)).decode("utf-8") == value

@@ -3,6 +3,7 @@ suppression, silences, priority, problems, known errors, SLA escalation, notific
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -409,8 +410,9 @@ def test_restart_keeps_counters_and_updates_the_existing_incident(tmp_path) -> N
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("held", [False, True], ids=["pooled", "held-connection"])
 def test_a_concurrent_open_by_another_process_is_updated_not_duplicated(
-        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+        pg_url: str, caplog: pytest.LogCaptureFixture, held: bool) -> None:
     caplog.set_level(logging.INFO, logger="agent.incidents.engine")
     mine, theirs = Store.open(pg_url), Store.open(pg_url)
     h = Harness(mine, settings(open_after=1))
@@ -424,7 +426,9 @@ def test_a_concurrent_open_by_another_process_is_updated_not_duplicated(
         return real_open(*args, **kwargs)  # type: ignore[arg-type]
 
     h.engine._open = racing_open  # type: ignore[method-assign,assignment]
-    h.feed(DB, fs(96))
+    # held: stored and observed on one connection, as during Inspector.run
+    with mine.holding_connection() if held else contextlib.nullcontext():
+        h.feed(DB, fs(96))
     [incident] = h.repo.list()
     assert incident.breach_count == 2 and incident.value == "96 %"
     kinds = [t.kind for t in h.repo.get(incident.id).timeline]
