@@ -2,42 +2,40 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent import __version__, clikit
 from agent.errors import ConfigError, XunjianError
-from agent.incidents.cli import incidents as incidents_group
-from agent.incidents.cli import problems as problems_group
-from agent.incidents.factory import build_engine, deliver_pending
 from agent.logs import setup_logging
-from agent.packs.cli import packs as packs_group
-from agent.results import DeviceResult, RunResult
-from agent.runner import Inspector, select_devices
-from agent.store import Store
-from agent.store.store import StoredConfig
 from agent.visible import visible
-from checks.builtin import CHECK_NAMES
-from checks.model import State
-from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, load_config
 from config.secrets import Redactor
-from reports.cli import report as report_command
-from reports.cli import reports as reports_command
+
+if TYPE_CHECKING:
+    from agent.results import DeviceResult, RunResult
+    from agent.store import Store
+    from agent.store.store import StoredConfig
+    from config.loader import LoadedConfig
+
+# What a command needs is imported in it (the imports marked PLC0415): SQLAlchemy, paramiko,
+# the pydantic models and the other command groups cost ~1 s of CPU to import, which every
+# ``xunjian`` process paid before it ran anything (``--help`` included).
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
-         State.UNKNOWN: "magenta"}
+#: by checks.model.State (a StrEnum: its members are these strings)
+STYLE = {"OK": "green", "WARN": "yellow", "CRIT": "bold red", "UNKNOWN": "magenta"}
 out, err = clikit.out, clikit.err
 EXIT_ERROR = clikit.EXIT_ERROR
 config_option = clikit.config_option
@@ -59,7 +57,32 @@ def _read_store(config_file: Path | None, read: Callable[[Store], T]) -> T:
     raise AssertionError("unreachable")  # _errors_exit() exits on error
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose sub-groups living in other modules are imported only when one of them
+    is run or listed (``--help``): ``lazy`` maps a command name to ``module:attribute``."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             lazy={"incidents": "agent.incidents.cli:incidents",
+                   "problems": "agent.incidents.cli:problems",
+                   "report": "reports.cli:report",
+                   "packs": "agent.packs.cli:packs",
+                   "reports": "reports.cli:reports"})
 @click.version_option(__version__, prog_name="xunjian")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.pass_context
@@ -110,6 +133,32 @@ def _warn_unapproved(run: RunResult) -> None:
                   f"{shown(', '.join(unapproved))}; the results are marked unapproved")
 
 
+@contextmanager
+def _progress(show: bool, total: int) -> Iterator[Callable[[DeviceResult], None]]:
+    """What to call with each device's result: a progress bar on stderr, when ``show``."""
+    if not show:
+        yield lambda result: None
+        return
+    from rich.progress import (  # noqa: PLC0415 (30 ms of CPU; only for a terminal)
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.description}"), TimeElapsedColumn(),
+                   console=err, transient=True)
+    with bar:
+        task = bar.add_task("", total=total)
+
+        def advance(result: DeviceResult) -> None:
+            bar.update(task, advance=1, description=shown(f"{result.device}: {result.state}"))
+
+        yield advance
+
+
 def _run_json(run: RunResult) -> str:
     data = run.model_dump(mode="json")
     data["counts"] = {s.value: n for s, n in run.counts.items()}
@@ -133,6 +182,10 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
             groups: tuple[str, ...], tags: tuple[str, ...], as_json: bool,
             workers: int | None, progress: bool | None, allow_unapproved: bool) -> None:
     """Inspect devices now; exit 0 OK, 1 WARN, 2 CRIT, 3 UNKNOWN."""
+    # paramiko, the collectors and the incident engine: only this command needs them
+    from agent.incidents.factory import build_engine, deliver_pending  # noqa: PLC0415
+    from agent.runner import Inspector, select_devices  # noqa: PLC0415
+
     with _errors_exit():
         loaded = _load(config_file)
         for warning in loaded.warnings:
@@ -143,15 +196,7 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
         targets = select_devices(loaded.devices, devices, groups, tags)
         store = _open_store(loaded)
         show = err.is_terminal if progress is None else progress
-        bar = Progress(TextColumn("inspecting"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.description}"), TimeElapsedColumn(),
-                       console=err, transient=True, disable=not show)
-        with bar:
-            task = bar.add_task("", total=len(targets))
-
-            def advance(result: DeviceResult) -> None:
-                bar.update(task, advance=1, description=shown(f"{result.device}: {result.state}"))
-
+        with _progress(show, len(targets)) as advance:
             incidents = build_engine(store, loaded)
             inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
                                   redactor=redactor, observers=[incidents],
@@ -433,6 +478,10 @@ def config_group() -> None:
 @click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
 def config_check(file: Path | None) -> None:
     """Validate FILE (or $XUNJIAN_CONFIG) and print every problem found."""
+    from checks.builtin import CHECK_NAMES  # noqa: PLC0415 (the checks and their models)
+    from config import CONFIG_ENV  # noqa: PLC0415 (with the two below)
+    from config.loader import config_path_from, load_config  # noqa: PLC0415 (same)
+
     path = file or config_path_from(None, os.environ)
     if path is None:
         err.print(f"no config file given (argument or ${CONFIG_ENV})")
@@ -490,9 +539,3 @@ def inventory_import(file: Path, output: Path | None, platform: str) -> None:
                f"{len(result.problems)} row(s) skipped", err=True)
     sys.exit(1 if result.problems else 0)
 
-
-main.add_command(incidents_group)
-main.add_command(problems_group)
-main.add_command(report_command)
-main.add_command(packs_group)
-main.add_command(reports_command)

@@ -7,17 +7,21 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 
 from agent.errors import XunjianError
-from agent.store import Store, default_data_dir
 from agent.visible import visible
-from checks.builtin import CHECK_NAMES
-from config.loader import CONFIG_ENV, LoadedConfig, config_path_from, default_config, load_config
+from config import CONFIG_ENV
+
+# The config models, SQLAlchemy and the checks are imported by the functions that use them
+# (the imports marked PLC0415), not by every ``xunjian`` process: ~1 s of CPU.
+if TYPE_CHECKING:
+    from agent.store import Store
+    from config.loader import LoadedConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
@@ -42,6 +46,9 @@ def config_option(fn: F) -> F:
 
 
 def load(config_file: Path | None) -> LoadedConfig:
+    from checks.builtin import CHECK_NAMES  # noqa: PLC0415 (see the imports)
+    from config.loader import config_path_from, default_config, load_config  # noqa: PLC0415
+
     path = config_path_from(str(config_file) if config_file else None, env={})
     if path is None:
         return default_config()
@@ -49,6 +56,8 @@ def load(config_file: Path | None) -> LoadedConfig:
 
 
 def data_dir(loaded: LoadedConfig) -> Path:
+    from agent.store import default_data_dir  # noqa: PLC0415 (see the imports)
+
     configured = loaded.config.store.data_dir
     if configured is None:
         return default_data_dir()
@@ -57,6 +66,8 @@ def data_dir(loaded: LoadedConfig) -> Path:
 
 
 def open_store(loaded: LoadedConfig) -> Store:
+    from agent.store import Store  # noqa: PLC0415 (see the imports)
+
     return Store.open(loaded.config.store.url, data_dir(loaded))
 
 

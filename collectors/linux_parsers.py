@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 
 from agent.errors import ParseError
 from collectors.facts import Filesystem, Hardware, HostFacts, NetInterface, ProcessInfo
@@ -430,23 +431,49 @@ def _timesync(out: ItemOutput, st: _State) -> None:
     st.facts.time_synchronized = synced == "yes"
 
 
+#: a ``ps`` row: (%CPU as a ratio, pid, name, user, RSS in KiB), pid and RSS as printed
+_PsRow = tuple[float, str, str, str, str]
+
+
+def _ps_row(line: str) -> tuple[_PsRow, str]:
+    """One ``ps`` row and its STAT, every field checked: the error names what is wrong."""
+    parts = line.split(maxsplit=5)
+    if len(parts) != 6:
+        raise _GarbledError(f"expected 'PID USER %CPU RSS STAT COMMAND', got {_snip(line)}")
+    pid, user, pcpu, rss, stat, name = parts
+    cpu = _dec(pcpu, "%CPU") / 100
+    _int(pid, "pid")
+    _int(rss, "RSS")
+    return (cpu, pid, name, user, rss), stat
+
+
 def _processes(out: ItemOutput, st: _State) -> None:
     # Every row is validated, but only the top few become models: a busy host lists
     # hundreds of processes, and a pydantic model per row was most of this parser's cost.
-    rows: list[tuple[float, int, str, str, int]] = []
+    # A plainly valid row is checked inline (what _int and _dec accept, without their
+    # calls: 0.4 -> 0.3 ms of CPU per host of ~300 processes); the others go to _ps_row,
+    # which gives the same values or the error. pid and RSS become ints for the top only.
+    rows: list[_PsRow] = []
     zombies = 0
+    dec = _DEC_RE.fullmatch
     for line in _lines(out.text):
         parts = line.split(maxsplit=5)
-        if len(parts) != 6:
-            raise _GarbledError(f"expected 'PID USER %CPU RSS STAT COMMAND', got {_snip(line)}")
-        pid, user, pcpu, rss, stat, name = parts
-        rows.append((_dec(pcpu, "%CPU") / 100, _int(pid, "pid"), name, user,
-                     _int(rss, "RSS") * 1024))
+        if len(parts) == 6:
+            pid, user, pcpu, rss, stat, name = parts
+            digits = pid + rss
+            if (digits.isdigit() and digits.isascii() and len(pid) <= 20 and len(rss) <= 20
+                    and dec(pcpu)):
+                rows.append((float(pcpu) / 100, pid, name, user, rss))
+                zombies += stat.startswith("Z")
+                continue
+        row, stat = _ps_row(line)
+        rows.append(row)
         zombies += stat.startswith("Z")
     if not rows:
         raise _GarbledError("no processes listed")
-    rows.sort(key=lambda row: row[0], reverse=True)  # stable: ps order among equals
-    top = [ProcessInfo(pid=pid, name=name, user=user, cpu_ratio=cpu, memory_bytes=rss)
+    rows.sort(key=itemgetter(0), reverse=True)  # stable: ps order among equals
+    top = [ProcessInfo(pid=int(pid), name=name, user=user, cpu_ratio=cpu,
+                       memory_bytes=int(rss) * 1024)
            for cpu, pid, name, user, rss in rows[:_TOP_PROCESSES]]
     st.facts.process_count, st.facts.zombie_count, st.facts.top_processes = len(rows), zombies, top
 
@@ -500,7 +527,11 @@ def _net_dev(out: ItemOutput, st: _State) -> None:
         name, fields = name.strip(), rest.split()
         if not colon or not name or " " in name or len(fields) != 16:
             raise _GarbledError(f"expected 'IFACE: 16 counters', got {_snip(line)}")
-        n = [_int(f, "counter") for f in fields]
+        joined = "".join(fields)
+        if joined.isdigit() and joined.isascii() and max(map(len, fields)) <= 20:
+            n = list(map(int, fields))  # what _int gives each of them, in one go
+        else:
+            n = [_int(f, "counter") for f in fields]
         seen = True
         if name != "lo":
             interfaces.append(NetInterface(

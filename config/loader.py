@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.errors import ConfigError, ConfigProblem, CredentialError
 from collectors.pack_library import PackLibrary, runs_on
+from config import CONFIG_ENV
 from config.inventory import Device, resolve_device
 from config.models import DeviceConfig, InventoryFile, XunjianConfig
 from config.secrets import ResolvedCredential, resolve_credential
@@ -28,7 +29,6 @@ from config.service import PlanConfig
 from config.yamlpos import format_loc, load_with_nodes
 from config.yamlpos import line_of as _line_of
 
-CONFIG_ENV = "XUNJIAN_CONFIG"
 M = TypeVar("M", bound=BaseModel)
 
 

@@ -12,11 +12,14 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import SecretStr
+from typing import TYPE_CHECKING
 
 from agent.errors import CredentialError
-from config.models import CredentialConfig
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from config.models import CredentialConfig
 
 REDACTED = "********"
 
@@ -40,6 +43,9 @@ def _read_secret(
     cred_name: str, what: str, env_name: str | None, file: Path | None,
     env: Mapping[str, str], base_dir: Path,
 ) -> SecretStr | None:
+    # pydantic: imported when a secret is read, not with the Redactor (every CLI process)
+    from pydantic import SecretStr  # noqa: PLC0415
+
     if env_name:
         value = env.get(env_name)
         if value is None:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from agent.clikit import config_option, shown
-from config.reports import REPORT_FORMATS, ReportFormat
-from reports.i18n import LANGUAGES
-from reports.model import Language
+
+if TYPE_CHECKING:
+    from config.reports import ReportFormat
+    from reports.model import Language
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -70,7 +71,9 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
     from agent.clikit import load as _load  # noqa: PLC0415
     from agent.clikit import open_store as _open_store  # noqa: PLC0415
     from agent.errors import ReportError  # noqa: PLC0415
+    from config.reports import REPORT_FORMATS  # noqa: PLC0415 (pydantic models: not for --help)
     from reports.generate import ReportJob, generate, output_dir  # noqa: PLC0415
+    from reports.i18n import LANGUAGES  # noqa: PLC0415 (pydantic models: not for --help)
     from reports.period import current_month, date_range, parse_period  # noqa: PLC0415
 
     with _errors_exit():
@@ -93,8 +96,8 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
         # --out is relative to where the command runs; report.output_dir to the config file
         target = out_dir or output_dir(loaded, _data_dir(loaded))
         job = ReportJob(
-            period=chosen, languages=cast(list[Language], languages),
-            formats=cast(list[ReportFormat], kinds), out_dir=target, customer=customer,
+            period=chosen, languages=cast("list[Language]", languages),
+            formats=cast("list[ReportFormat]", kinds), out_dir=target, customer=customer,
             groups=groups, tags=tags, devices=devices, author=author, reviewer=reviewer,
             email=email or bool(email_to), to=email_to)
         store = _open_store(loaded)

@@ -6,15 +6,17 @@ import getpass
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from agent.clikit import config_option, errors_exit, load, open_store, shown
-from agent.incidents.model import Incident, SlaTimer
-from agent.incidents.repo import IncidentRepo
+
+if TYPE_CHECKING:
+    from agent.incidents.model import Incident, SlaTimer
+    from agent.incidents.repo import IncidentRepo
 
 T = TypeVar("T")
 STATUSES = ("active", "open", "acknowledged", "resolved", "closed", "all")
@@ -25,6 +27,9 @@ out = Console(highlight=False, soft_wrap=True)
 
 def _with_repo(config_file: Path | None, work: Callable[[IncidentRepo], T]) -> T:
     """Open the configured store, do ``work``, close it; errors exit 3 with a message."""
+    # SQLAlchemy and the models: imported by the command run, not by ``xunjian --help``
+    from agent.incidents.repo import IncidentRepo  # noqa: PLC0415
+
     with errors_exit():
         loaded = load(config_file)
         store = open_store(loaded)

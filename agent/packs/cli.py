@@ -6,33 +6,27 @@ import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
 
 from agent.clikit import config_option, err, errors_exit, load, open_store, out, shown
 from agent.errors import PackError, XunjianError
-from agent.packs.approval import (
-    ALL,
-    ApprovalBook,
-    approval_content,
-    approved_pack,
-    scope_text,
-    scopes_of,
-)
-from agent.packs.diff import diff_packs
-from agent.packs.offline import evaluate_output, pick_item
-from agent.store.store import ApprovalRecord
 from agent.visible import visible
-from checks.model import State
-from collectors.pack import Pack, PackItem, TextFsmParser, load_pack, pack_schema
-from collectors.pack_library import PackLibrary
-from collectors.pack_parsers import check_parsers
-from config.loader import LoadedConfig
 
-STYLE = {State.OK: "green", State.WARN: "yellow", State.CRIT: "bold red",
-         State.UNKNOWN: "magenta"}
+# The packs, the checks, SQLAlchemy and the config models are imported by the functions that
+# use them (the imports marked "lazy"): ~0.7 s of CPU that ``xunjian --help`` (which lists
+# this group) and every other command paid here.
+if TYPE_CHECKING:
+    from agent.packs.approval import ApprovalBook
+    from agent.store.store import ApprovalRecord
+    from collectors.pack import Pack, PackItem
+    from collectors.pack_library import PackLibrary
+    from config.loader import LoadedConfig
+
+#: by checks.model.State (a StrEnum: its members are these strings)
+STYLE = {"OK": "green", "WARN": "yellow", "CRIT": "bold red", "UNKNOWN": "magenta"}
 
 
 @click.group()
@@ -42,6 +36,8 @@ def packs() -> None:
 
 def _resolve(ref: str, library: PackLibrary) -> Pack:
     """A pack given as a path (file or directory) or as a name in the library."""
+    from collectors.pack import load_pack  # noqa: PLC0415 (lazy)
+
     path = Path(ref)
     if path.exists() or "/" in ref or ref.endswith((".yaml", ".yml")):
         return load_pack(path)
@@ -50,6 +46,8 @@ def _resolve(ref: str, library: PackLibrary) -> Pack:
 
 def _validated(pack: Pack) -> Pack:
     """Load-time checks passed already; also compile templates and find plugins."""
+    from collectors.pack_parsers import check_parsers  # noqa: PLC0415 (lazy)
+
     check_parsers(pack)
     return pack
 
@@ -65,6 +63,8 @@ def _kind(item: PackItem) -> str:
 
 
 def _approval_text(pack: Pack, records: list[ApprovalRecord], book: ApprovalBook) -> str:
+    from agent.packs.approval import scope_text  # noqa: PLC0415 (lazy)
+
     if not book.needs_approval(pack):
         return "not required (built-in)"
     mine = [r for r in records if r.pack_name == pack.name]
@@ -94,6 +94,8 @@ def _records(loaded: LoadedConfig, pack_name: str | None = None) -> list[Approva
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def list_packs(config_file: Path | None, as_json: bool) -> None:
     """The built-in packs and those in packs.paths, with their approval."""
+    from agent.packs.approval import ApprovalBook  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         loaded = load(config_file)
         library = loaded.library
@@ -140,6 +142,9 @@ def _record_json(record: ApprovalRecord) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 def show_pack(config_file: Path | None, pack: str, as_json: bool) -> None:
     """What PACK (a name or a path) sends, how it parses and what it checks."""
+    from agent.packs.approval import ApprovalBook, scope_text  # noqa: PLC0415 (lazy)
+    from collectors.pack import TextFsmParser  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         loaded = load(config_file)
         found = _resolve(pack, loaded.library)
@@ -210,6 +215,8 @@ def _rule_text(check: Any) -> str:
 def validate(config_file: Path | None, refs: tuple[str, ...]) -> None:
     """Check each PACK (a path or a name): schema, read-only policy, script guard, parsers.
     Exit status 0 when all are valid, 1 otherwise."""
+    from collectors.pack_library import PackLibrary  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         library = load(config_file).library if config_file else PackLibrary.load()
     failed = 0
@@ -241,6 +248,10 @@ def test_pack(config_file: Path | None, pack: str, against: Path, item_id: str |
               exit_code: int, as_json: bool) -> None:
     """Run PACK's parser and checks on a saved output, offline. Exit 0 OK, 1 WARN, 2 CRIT,
     3 UNKNOWN (as an inspection would judge it)."""
+    from agent.packs.offline import evaluate_output, pick_item  # noqa: PLC0415 (lazy)
+    from checks.model import State  # noqa: PLC0415 (lazy)
+    from collectors.pack_library import PackLibrary  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         library = load(config_file).library if config_file else PackLibrary.load()
         found = _validated(_resolve(pack, library))
@@ -297,6 +308,9 @@ def diff(config_file: Path | None, old: str, new: str | None, approved: bool,
          customer: str | None) -> None:
     """What changed from OLD to NEW (paths or names), or since PACK was approved (--approved).
     Exit status 0 when they are the same, 1 when they differ."""
+    from agent.packs.approval import ALL, approved_pack, scope_text  # noqa: PLC0415 (lazy)
+    from agent.packs.diff import diff_packs  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         loaded = load(config_file)
         if approved:
@@ -340,6 +354,8 @@ def approve(config_file: Path | None, pack: str, approved_by: str,
             customers: tuple[str, ...], all_devices: bool, note: str | None) -> None:
     """Record that PACK's current content is approved; scheduled runs use only approved
     packs. The approval is of this exact content (its hash): any later edit needs a new one."""
+    from agent.packs.approval import approval_content, scope_text  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         loaded = load(config_file)
         found = _validated(loaded.library.get(pack))
@@ -364,6 +380,8 @@ def approve(config_file: Path | None, pack: str, approved_by: str,
 
 def _approval_scopes(loaded: LoadedConfig, customers: Iterable[str],
                      all_devices: bool) -> list[str]:
+    from agent.packs.approval import ALL  # noqa: PLC0415 (lazy)
+
     customers = list(dict.fromkeys(customers))
     known = loaded.config.customers
     if all_devices and customers:
@@ -382,6 +400,8 @@ def _approval_scopes(loaded: LoadedConfig, customers: Iterable[str],
 
 def _warn_devices(loaded: LoadedConfig, pack: Pack, scopes: list[str]) -> None:
     """Devices that select the pack but that this approval does not cover."""
+    from agent.packs.approval import scopes_of  # noqa: PLC0415 (lazy)
+
     uncovered = [d.name for d in loaded.devices if pack.name in d.packs
                  and not set(scopes) & set(scopes_of(d, loaded.config))]
     if uncovered:
@@ -397,6 +417,8 @@ def _warn_devices(loaded: LoadedConfig, pack: Pack, scopes: list[str]) -> None:
 def revoke(config_file: Path | None, pack: str, customers: tuple[str, ...],
            all_devices: bool) -> None:
     """Withdraw PACK's approval: scheduled runs stop sending it."""
+    from agent.packs.approval import scope_text  # noqa: PLC0415 (lazy)
+
     with errors_exit():
         loaded = load(config_file)
         scopes = _approval_scopes(loaded, customers, all_devices)
@@ -421,6 +443,8 @@ def revoke(config_file: Path | None, pack: str, customers: tuple[str, ...],
               help="Write to this file instead of stdout.")
 def schema(output: Path | None) -> None:
     """The JSON Schema of a pack file, for editors (yaml-language-server) and CI."""
+    from collectors.pack import pack_schema  # noqa: PLC0415 (lazy)
+
     text = json.dumps(pack_schema(), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

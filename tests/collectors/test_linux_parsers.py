@@ -16,8 +16,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.errors import ParseError
 from collectors.facts import Filesystem, Hardware, HostFacts, NetInterface, ProcessInfo
-from collectors.linux_parsers import ItemOutput, parse_outputs
+from collectors.linux_parsers import ItemOutput, _ps_row, parse_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).parent / "fixtures" / "linux"
@@ -643,3 +644,35 @@ def test_huge_and_binary_output_does_not_raise_and_is_fast(item):
     started = time.perf_counter()
     check_never_raises({item: output(item, text)})
     assert time.perf_counter() - started < 10
+
+
+# --- the ps fast path ----------------------------------------------------------------------
+
+PS_TOKENS = ["1", "12", "0.0", "1.5", "1.", ".5", "root", "S", "Zs", "Z", "init", "a b", "١٢",
+             "1" * 20, "1" * 21, "0." + "5" * 20, "0." + "5" * 21, "-1", "1e3", "", " ", "\t",
+             "\u3000", "\x1f", "\x85", "\x00"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(PS_TOKENS), max_size=9).map(" ".join), max_size=6))
+def test_processes_inline_checks_accept_what_ps_row_does_with_the_same_values(lines):
+    """``processes`` checks plain rows inline; _ps_row reads the others (for the error)."""
+    text = "\n".join(lines)
+    facts, errors = parse_outputs({"processes": output("processes", text)})
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        rows = [_ps_row(line) for line in lines]
+    except ParseError as exc:
+        assert errors == {"processes": f"could not understand the output of "
+                                        f"`{COMMANDS['processes']}`: {exc}"}
+        return
+    if not rows:
+        assert list(errors) == ["processes"]
+        return
+    assert errors == {}
+    top = sorted((row for row, _stat in rows), key=lambda row: row[0], reverse=True)[:10]
+    assert facts.process_count == len(rows)
+    assert facts.zombie_count == sum(stat.startswith("Z") for _row, stat in rows)
+    assert facts.top_processes == [
+        ProcessInfo(pid=int(pid), name=name, user=user, cpu_ratio=cpu,
+                    memory_bytes=int(rss) * 1024) for cpu, pid, name, user, rss in top]
