@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.table import Table
 
-from agent import __version__, clikit
+from agent import __version__, clikit, heap
 from agent.errors import ConfigError, XunjianError
 from agent.logs import setup_logging
 from agent.visible import visible
@@ -201,6 +201,7 @@ def inspect(redactor: Redactor, config_file: Path | None, devices: tuple[str, ..
             inspector = Inspector(loaded, store, data_dir=_data_dir(loaded), on_result=advance,
                                   redactor=redactor, observers=[incidents],
                                   allow_unapproved=allow_unapproved)
+            heap.settle()
             run = inspector.run(targets)
         deliver_pending(incidents)
         if as_json:
@@ -242,6 +243,7 @@ def serve(ctx: click.Context, config_file: Path | None, host: str | None, port: 
     with _errors_exit():
         loaded = _load_for_service(ctx, config_file, log_format)
         store = _open_store(loaded)
+        heap.settle()
         outcome = run_service(loaded, store, data_dir=_data_dir(loaded), redactor=redactor,
                               host=host, port=port)
         store.close()
@@ -280,6 +282,7 @@ def worker(ctx: click.Context, config_file: Path | None, queues: tuple[str, ...]
             raise XunjianError("the config has no celery: section; a worker needs a broker "
                                "and a shared PostgreSQL store (see docs/scale-out.md)")
         store = _open_store(loaded)
+        heap.settle()
         try:
             status = run_worker(loaded, store, queues=queues or (celery.default_site,),
                                 concurrency=concurrency or loaded.config.ssh.workers,
