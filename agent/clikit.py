@@ -27,8 +27,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: exit status for usage/config/store errors (Nagios UNKNOWN: nothing could be judged)
 EXIT_ERROR = 3
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def shown(text: str) -> str:

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from config.reports import ReportFormat
     from reports.model import Language
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def _split(values: tuple[str, ...], allowed: tuple[str, ...], what: str) -> list[str]:

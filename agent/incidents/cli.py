@@ -22,7 +22,7 @@ T = TypeVar("T")
 STATUSES = ("active", "open", "acknowledged", "resolved", "closed", "all")
 STYLE = {"CRIT": "bold red", "WARN": "yellow", "UNKNOWN": "magenta"}
 SLA_STYLE = {"ok": "green", "met": "green", "at_risk": "yellow", "missed": "bold red"}
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, emoji=False)
 
 
 def _with_repo(config_file: Path | None, work: Callable[[IncidentRepo], T]) -> T:
