@@ -474,6 +474,7 @@ class IncidentEngine:
         now = now or self.clock()
         with storing(self.store, "SLA escalation"), self._session.begin() as s:
             rows = s.scalars(select(IncidentRow).where(IncidentRow.status.in_(ACTIVE))
+                             .order_by(IncidentRow.id)
                              .with_for_update()).all()
             unreachable = {r.device for r in rows if r.check == UNREACHABLE}
             groups = self._device_groups(s, {r.device for r in rows})
