@@ -33,3 +33,16 @@ def visible(text: str) -> str:
 def one_line(text: str) -> str:
     """``text`` for a single log line: like :func:`visible`, and a newline shown as ``␊``."""
     return visible(text).replace("\n", "\u240a")
+
+
+#: what :func:`json_safe` escapes: C1 controls, bidi overrides and isolates, DEL and the
+#: Unicode line and paragraph separators (json.dumps escapes C0 controls itself)
+_JSON_ESCAPES = str.maketrans({c: f"\\u{c:04x}" for c in (
+    0x7F, *C1_VISIBLE, *BIDI_VISIBLE, 0x2028, 0x2029)})
+
+
+def json_safe(document: str) -> str:
+    """A serialised JSON ``document`` with the characters a terminal may obey or reorder
+    written as ``\\uXXXX`` escapes. Lossless: JSON's syntax is ASCII, so these characters can
+    only stand inside strings, where the escape is the same character to every reader."""
+    return document.translate(_JSON_ESCAPES)

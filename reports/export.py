@@ -26,6 +26,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from agent.visible import json_safe
 from reports.i18n import Translator
 from reports.model import DeviceSection, Finding, InventoryRow, ReportData
 
@@ -54,7 +55,7 @@ _MIN_WIDTH, _MAX_WIDTH = 6, 60
 def report_json(data: ReportData) -> bytes:
     """The whole report as UTF-8 JSON (Chinese unescaped), indented; it carries
     ``schema_version`` and reads back with ``ReportData.model_validate_json``."""
-    return data.model_dump_json(indent=2).encode("utf-8") + b"\n"
+    return json_safe(data.model_dump_json(indent=2)).encode("utf-8") + b"\n"
 
 
 def clean_text(text: str) -> str:

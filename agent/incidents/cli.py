@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.clikit import config_option, errors_exit, load, open_store, shown
+from agent.visible import json_safe
 
 if TYPE_CHECKING:
     from agent.incidents.model import Incident, SlaTimer
@@ -41,7 +42,7 @@ def _with_repo(config_file: Path | None, work: Callable[[IncidentRepo], T]) -> T
 
 
 def _dump(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    click.echo(json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
 
 
 def _age(incident: Incident) -> str:

@@ -12,6 +12,7 @@ there, shown as text (so the checks cannot pass vacuously).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -67,6 +68,8 @@ class Artefacts:
     transcript: subprocess.CompletedProcess[bytes]
     evidence: subprocess.CompletedProcess[bytes]
     history: subprocess.CompletedProcess[bytes]
+    show_json: subprocess.CompletedProcess[bytes]
+    history_json: subprocess.CompletedProcess[bytes]
     report: subprocess.CompletedProcess[bytes]
     report_dir: Path
     agent_log: bytes
@@ -118,6 +121,8 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
         transcript = _cli(work, "transcript", *cfg, name)
         evidence = _cli(work, "evidence", *cfg, name, "filesystem")
         history = _cli(work, "history", *cfg, name)
+        show_json = _cli(work, "show", *cfg, name, "--json")
+        history_json = _cli(work, "history", *cfg, name, "--json")
         report_dir = work / "reports"
         report = _cli(work, "report", *cfg, "--period", datetime.now(UTC).strftime("%Y-%m"),
                       "-f", "html", "-f", "pdf", "-l", "en", "-o", str(report_dir))
@@ -133,8 +138,8 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
         finally:
             agent.signal(signal.SIGTERM)
     yield Artefacts(work, markers, host, name, text, inspected, shown, transcript, evidence,
-                    history, report, report_dir, (work / "agent.log").read_bytes(), metrics,
-                    api_results)
+                    history, show_json, history_json, report, report_dir,
+                    (work / "agent.log").read_bytes(), metrics, api_results)
     for m in existing(markers):  # never left behind for the next run to trip over
         m.unlink()
 
@@ -214,12 +219,27 @@ def test_pdf_report_shows_the_hostile_text_as_text(artefacts: Artefacts) -> None
     assert "<script>alert(1)</script>" in flat
 
 
+@pytest.mark.parametrize("command", ["show_json", "history_json"])
+def test_json_output_escapes_what_a_terminal_would_obey_and_loses_nothing(
+        artefacts: Artefacts, command: str) -> None:
+    done: subprocess.CompletedProcess[bytes] = getattr(artefacts, command)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    printed = done.stdout.decode()
+    assert terminal_controls(printed) == []
+    assert "\\u009b2J" in printed  # the C1 CSI as a JSON escape
+    data = json.loads(printed)
+    latest = data[0] if isinstance(data, list) else data
+    assert latest["device"] == artefacts.name  # the same string, every byte back
+    assert artefacts.host.mountpoint in {c["item"] for c in latest["checks"]}
+
+
 def test_json_logs_stay_one_record_per_line(artefacts: Artefacts) -> None:
     log = artefacts.agent_log
     assert json_log_problems(log) == []
     records = [line for line in log.split(b"\n") if line]
     assert len(records) >= 2  # it did log (start, run)
     assert b"\x1b" not in log and b"\x07" not in log
+    assert "\x9b".encode() not in log  # C1 CSI: written as \u009b
 
 
 def test_api_returns_the_hostile_values_as_json_strings(artefacts: Artefacts) -> None:

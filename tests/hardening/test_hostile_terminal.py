@@ -5,6 +5,7 @@ test_hostile_linux.py / test_hostile_network.py; these pin the rules themselves.
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import pytest
@@ -13,7 +14,7 @@ from support.hostile import ANSI, terminal_controls
 
 from agent.clikit import shown
 from agent.logs import TextFormatter
-from agent.visible import one_line, visible
+from agent.visible import json_safe, one_line, visible
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -51,3 +52,13 @@ def test_text_log_lines_cannot_be_forged_or_drive_the_terminal() -> None:
 
 def test_one_line() -> None:
     assert one_line("a\r\nb\nc\x1b") == "a␊b␊c␛"
+
+
+def test_json_safe_escapes_what_a_terminal_obeys_and_is_lossless() -> None:
+    value = {"text": "核心 \x9b2J \u202edcba \u2066x\u2069 \x7f line\u2028sep \x1b[2J",
+             "list": ["\x85", "ok"]}
+    document = json_safe(json.dumps(value, ensure_ascii=False))
+    assert terminal_controls(document) == []
+    assert not set(document) & {"\u202e", "\u2066", "\u2069", "\u2028", "\x85", "\x7f"}
+    assert "核心" in document  # readable text stays as it is
+    assert json.loads(document) == value
