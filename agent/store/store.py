@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import json
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import platformdirs
+from pydantic import ValidationError
 from sqlalchemy import (
     Connection,
     Engine,
@@ -280,8 +282,12 @@ class Store:
         if held.conn is None:
             held.conn = self.engine.connect()
         # the connection has no transaction open between calls: this block is its own
-        with held.conn.begin():
-            yield held.conn
+        try:
+            with held.conn.begin():
+                yield held.conn
+        except BaseException:
+            held.release()  # whatever failed, the next call starts on a clean connection
+            raise
 
     def _transaction(self, work: Callable[[Connection], _T]) -> _T:
         """``work`` in one transaction, committed when it returns; on this thread's held
@@ -299,15 +305,16 @@ class Store:
                     value = work(held.conn)
                     done = True
             except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
                 held.release()  # the next call takes a new one from the pool
-                if done or attempt == 2:
+                if not exc.connection_invalidated or done or attempt == 2:
                     raise
                 # The server dropped the held connection between two calls (it restarted):
                 # nothing of this transaction was committed. Once more on a new connection,
                 # as the pool's ping at checkout would have done.
                 continue
+            except BaseException:
+                held.release()  # whatever failed, the next call starts on a clean connection
+                raise
             return value
         raise AssertionError("unreachable")
 
@@ -598,7 +605,13 @@ class Store:
             row = self._transaction(lambda conn: conn.execute(query, params).first())
         if row is None or row.facts in (None, "null"):  # JSON null: no facts
             return None
-        return Previous(HostFacts.model_validate_json(row.facts), _aware(row.finished_at))
+        try:
+            facts = HostFacts.model_validate_json(row.facts)
+        except ValidationError:
+            # half a surrogate pair (a mount point psutil decoded with surrogateescape) is
+            # stored as a JSON escape that pydantic-core's parser refuses; json.loads takes it
+            facts = HostFacts.model_validate(json.loads(row.facts))
+        return Previous(facts, _aware(row.finished_at))
 
     def history(self, device: str, limit: int = 20) -> list[DeviceResult]:
         query = (select(DeviceResultRow).where(DeviceResultRow.device == device)

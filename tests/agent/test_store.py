@@ -260,3 +260,20 @@ def test_facts_read_back_as_written(tmp_path) -> None:
 def test_compressed_text_is_zlibs_format() -> None:
     for value in ("", "x", "\x00é😀\r\n" * 1000, "".join(chr(i % 0xD7FF) for i in range(200_000))):
         assert zlib.decompress(_compress(value)).decode("utf-8") == value
+
+
+def test_previous_reads_facts_holding_half_a_surrogate_pair(store: Store) -> None:
+    """A mount point with bytes that are not UTF-8 (psutil decodes it with surrogateescape)
+    is stored as a JSON escape that pydantic-core's parser refuses; the next run's judging
+    still reads the previous facts (it failed with a ValidationError, aborting every run)."""
+    result = make_result()
+    assert result.facts is not None
+    odd = result.facts.filesystems[0].model_copy(update={"mountpoint": "/media/caf\udce9"})
+    facts = result.facts.model_copy(update={"filesystems": [odd]})
+    run = store.start_run("schedule", 1, None)
+    store.save_result(run, DEVICE, result.model_copy(update={"facts": facts}))
+    store.finish_run(run, State.WARN)
+    with store.holding_connection():  # as during Inspector.run
+        previous = store.previous("web-01")
+    assert previous is not None
+    assert previous.facts.filesystems[0].mountpoint == "/media/caf\udce9"
