@@ -15,5 +15,6 @@ def settle() -> None:
     (``gc.freeze``); and a run allocates many short-lived objects per device (outputs, facts,
     rows), so the young generation is collected less often. Measured over a run of 300 hosts
     at 50 workers: 243 collections and 0.27 s of CPU in the collector, 17 and 0.06 s after."""
+    gc.collect()  # what startup left as garbage is freed, not frozen for good
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 20)

@@ -15,7 +15,7 @@ class _Deferred(types.ModuleType):
 
     def __getattr__(self, attr: str) -> Any:
         if sys.modules.get(self.__name__) is self:
-            del sys.modules[self.__name__]
+            sys.modules.pop(self.__name__, None)  # two threads may get here at once
         return getattr(importlib.import_module(self.__name__), attr)
 
 
