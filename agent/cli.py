@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import os
 import sys
@@ -19,7 +18,7 @@ from rich.table import Table
 from agent import __version__, clikit, heap
 from agent.errors import ConfigError, XunjianError
 from agent.logs import setup_logging
-from agent.visible import json_safe, visible
+from agent.visible import json_document, json_safe, visible
 from config.secrets import Redactor
 
 if TYPE_CHECKING:
@@ -162,7 +161,7 @@ def _progress(show: bool, total: int) -> Iterator[Callable[[DeviceResult], None]
 def _run_json(run: RunResult) -> str:
     data = run.model_dump(mode="json")
     data["counts"] = {s.value: n for s, n in run.counts.items()}
-    return json_safe(json.dumps(data, ensure_ascii=False, indent=2))
+    return json_document(data, indent=2)
 
 
 @main.command()
@@ -304,8 +303,7 @@ def history(config_file: Path | None, device: str, limit: int, as_json: bool) ->
     """Past inspection results of DEVICE, newest first."""
     results = _read_store(config_file, lambda store: store.history(device, limit))
     if as_json:
-        click.echo(json_safe(json.dumps([r.model_dump(mode="json") for r in results],
-                                        ensure_ascii=False, indent=2)))
+        click.echo(json_document([r.model_dump(mode="json") for r in results], indent=2))
         return
     if not results:
         err.print(f"no stored results for {shown(device)}")

@@ -3,13 +3,12 @@ always through the redacting filter, so no secret reaches a log whatever the for
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Literal
 
-from agent.visible import json_safe, one_line
+from agent.visible import json_document, one_line
 from config.secrets import RedactingFilter, Redactor
 
 LogFormat = Literal["text", "json"]
@@ -32,7 +31,7 @@ class JsonFormatter(logging.Formatter):
             entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         entry.update({k: v for k, v in vars(record).items()
                       if k not in self._STANDARD and not k.startswith("_")})
-        return json_safe(json.dumps(entry, ensure_ascii=False, default=str))
+        return json_document(entry, default=str)
 
 
 class TextFormatter(logging.Formatter):

@@ -9,6 +9,10 @@ whatever *shows* that data to people - the CLI, text logs, the reports - passes 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from typing import Any
+
 #: C1 controls (U+0080-U+009F; U+009B is an 8-bit CSI to some terminals), shown as ``\x9b``
 C1_VISIBLE: dict[int, str] = {c: f"\\x{c:02x}" for c in range(0x80, 0xA0)}
 #: Unicode bidirectional overrides and isolates: they reorder what a terminal shows
@@ -46,3 +50,10 @@ def json_safe(document: str) -> str:
     written as ``\\uXXXX`` escapes. Lossless: JSON's syntax is ASCII, so these characters can
     only stand inside strings, where the escape is the same character to every reader."""
     return document.translate(_JSON_ESCAPES)
+
+
+def json_document(value: Any, *, indent: int | None = None,
+                  default: Callable[[Any], Any] | None = None) -> str:
+    """``value`` as JSON for people and their tools (``--json``, JSON logs): readable text
+    (Chinese) as it is, what a terminal would obey escaped (:func:`json_safe`)."""
+    return json_safe(json.dumps(value, ensure_ascii=False, indent=indent, default=default))

@@ -3,7 +3,6 @@ the reports made so far."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.clikit import config_option, shown
-from agent.visible import json_safe
+from agent.visible import json_document
 
 if TYPE_CHECKING:
     from config.reports import ReportFormat
@@ -110,11 +109,11 @@ def report(config_file: Path | None, period: str | None, date_from: datetime | N
             store.close()
         first = next(iter(made.data.values()))
         if as_json:
-            click.echo(json_safe(json.dumps({
+            click.echo(json_document({
                 "version": made.version, "period": chosen.label,
                 "overall": first.summary.overall.value, "empty": first.empty,
                 "files": [str(p) for p in made.files], "emailed_to": made.emailed_to},
-                ensure_ascii=False, indent=2)))
+                indent=2))
             return
         if first.empty:
             err.print(f"[yellow]note:[/] no inspection of these devices is stored for "
@@ -137,8 +136,7 @@ def reports(config_file: Path | None, limit: int, as_json: bool) -> None:
 
     rows = _read_store(config_file, lambda store: store.reports(limit))
     if as_json:
-        click.echo(json_safe(json.dumps(rows, ensure_ascii=False, indent=2,
-                                        default=_json_default)))
+        click.echo(json_document(rows, indent=2, default=_json_default))
         return
     table = Table("Id", "Scope", "Period", "Version", "Overall", "Made", "Files")
     for r in rows:

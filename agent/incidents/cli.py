@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.clikit import config_option, errors_exit, load, open_store, shown
-from agent.visible import json_safe
+from agent.visible import json_document
 
 if TYPE_CHECKING:
     from agent.incidents.model import Incident, SlaTimer
@@ -42,7 +41,7 @@ def _with_repo(config_file: Path | None, work: Callable[[IncidentRepo], T]) -> T
 
 
 def _dump(data: Any) -> None:
-    click.echo(json_safe(json.dumps(data, ensure_ascii=False, indent=2)))
+    click.echo(json_document(data, indent=2))
 
 
 def _age(incident: Incident) -> str:

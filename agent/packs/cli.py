@@ -13,7 +13,7 @@ from rich.table import Table
 
 from agent.clikit import config_option, err, errors_exit, load, open_store, out, shown
 from agent.errors import PackError, XunjianError
-from agent.visible import json_safe, visible
+from agent.visible import json_document, visible
 
 # The packs, the checks, SQLAlchemy and the config models are imported by the functions that
 # use them (the imports marked "lazy"): ~0.7 s of CPU that ``xunjian --help`` (which lists
@@ -53,7 +53,7 @@ def _validated(pack: Pack) -> Pack:
 
 
 def _dump(data: Any) -> None:
-    click.echo(json_safe(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
+    click.echo(json_document(data, indent=2, default=str))
 
 
 def _kind(item: PackItem) -> str:
